@@ -44,8 +44,9 @@ def ensure_environment() -> Path:
     fingerprint = install_fingerprint()
     if STAMP.exists() and STAMP.read_text() == fingerprint:
         return python
-    print("Installing SoftClust and its dependencies (first run: a few minutes) ...",
-          flush=True)
+    print(
+        "Installing SoftClust and its dependencies (first run: a few minutes) ...", flush=True
+    )
     pip = [str(python), "-m", "pip", "--disable-pip-version-check"]
     subprocess.run([*pip, "install", "--quiet", "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "install", "--quiet", "-e", f"{ROOT}[dev]"], check=True)
@@ -82,8 +83,10 @@ def main(argv: list[str]) -> int:
     try:
         python = ensure_environment()
     except subprocess.CalledProcessError as exc:
-        print(f"Set-up failed: {exc}. Check the network access to PyPI and retry.",
-              file=sys.stderr)
+        print(
+            f"Set-up failed: {exc}. Check the network access to PyPI and retry.",
+            file=sys.stderr,
+        )
         return 1
     if command == "run":
         return run_app(python, rest)

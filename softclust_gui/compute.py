@@ -50,11 +50,15 @@ def resolve_device(requested: str = "auto") -> str:
             return "mps"
         return "cpu"
     if requested == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for, but no CUDA GPU is available; "
-                         "use device='auto' or 'cpu'.")
+        raise ValueError(
+            "device='cuda' was asked for, but no CUDA GPU is available; "
+            "use device='auto' or 'cpu'."
+        )
     if requested == "mps" and not _mps_available(torch):
-        raise ValueError("device='mps' was asked for, but Apple MPS is not available; "
-                         "use device='auto' or 'cpu'.")
+        raise ValueError(
+            "device='mps' was asked for, but Apple MPS is not available; "
+            "use device='auto' or 'cpu'."
+        )
     return requested
 
 

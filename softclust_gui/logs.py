@@ -39,8 +39,10 @@ def configure(verbose: bool = False) -> None:
             paths.log_file(), maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
         )
     except OSError as exc:  # a read-only home must not stop the app
-        print(f"SoftClust: cannot write the log file ({exc}); logging to the console only.",
-              file=sys.stderr)
+        print(
+            f"SoftClust: cannot write the log file ({exc}); logging to the console only.",
+            file=sys.stderr,
+        )
     else:
         file_handler.setLevel(logging.DEBUG)
         file_handler.setFormatter(formatter)

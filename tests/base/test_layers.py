@@ -73,9 +73,7 @@ def find_violations(root: Path) -> list[str]:
             if target is None or target == own:
                 continue
             if LAYER_ORDER.index(target) >= own_rank:
-                problems.append(
-                    f"{where}: layer {own or 'base'} may not import layer {target}"
-                )
+                problems.append(f"{where}: layer {own or 'base'} may not import layer {target}")
     return problems
 
 
@@ -102,7 +100,11 @@ def _fake_package(tmp_path: Path, files: dict[str, str]) -> Path:
         ("engine/_x.py", "from PySide6 import QtCore\n", "only the ui layer may import Qt"),
         ("engine/_x.py", "import softclust_gui.imaging.scan\n", "may not import layer imaging"),
         ("engine/_x.py", "from ..imaging import scan\n", "may not import layer imaging"),
-        ("imaging/_x.py", "from softclust_gui import session\n", "may not import layer session"),
+        (
+            "imaging/_x.py",
+            "from softclust_gui import session\n",
+            "may not import layer session",
+        ),
         ("session/_x.py", "import shiboken6\n", "only the ui layer may import Qt"),
         ("paths.py", "from softclust_gui.engine import x\n", "layer base may not import layer"),
     ],
