@@ -7,6 +7,7 @@ Importing torch is slow (seconds), so callers on a GUI thread run these in a wor
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ def describe_device(requested: str = "auto") -> DeviceInfo:
     elif kind == "mps":
         name = "Apple MPS"
     else:
-        name = platform.processor() or platform.machine() or "unknown processor"
+        cores = os.cpu_count() or 1
+        name = f"{platform.processor() or platform.machine() or 'processor'}, {cores} cores"
     info = DeviceInfo(kind, name)
     logger.info("compute device: %s", info.describe())
     return info

@@ -162,7 +162,6 @@ class StartScreen(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, str(folder))
             self.recent_list.addItem(item)
         self.recent_empty.setVisible(not folders)
-        self.recent_list.setVisible(bool(folders))
 
     def show_message(self, text: str) -> None:
         self.message.setText(text)
