@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 THUMBNAIL_SIZE = 256
 THUMBNAIL_QUALITY = 85
-DEFAULT_MAX_PIXELS = 180_000_000  # 180 MP; larger files are refused as decompression bombs
+DEFAULT_MAX_PIXELS = 150_000_000  # 150 MP; larger files are refused as decompression bombs
 
 _heif_ready: bool | None = None
 
