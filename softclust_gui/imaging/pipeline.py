@@ -142,8 +142,8 @@ class FeaturePipeline:
             extractor = make_extractor(extractor, device=device)
         self.extractor = extractor
         self.cache = FeatureCache() if cache is None else (cache or None)
-        self.workers = workers or min(8, os.cpu_count() or 1)
-        self.batch_size = batch_size or extractor.batch_size
+        self.workers = min(8, os.cpu_count() or 1) if workers is None else workers
+        self.batch_size = extractor.batch_size if batch_size is None else batch_size
         if self.batch_size < 1 or self.workers < 1:
             raise ValueError(
                 f"batch_size and workers must be >= 1; "

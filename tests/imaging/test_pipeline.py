@@ -1,0 +1,166 @@
+"""The feature pipeline on real files: results, skips, thumbnails, cache, cancel, no writes."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from _images import dji_xmp, write_jpeg
+from PIL import Image
+
+from softclust_gui.imaging import (
+    FeatureCache,
+    FeaturePipeline,
+    make_extractor,
+    reduce_features,
+    scan_source,
+)
+
+
+@pytest.fixture
+def flight(tmp_path):
+    """Twelve photos of two kinds of scene, plus broken files, in a DCIM layout."""
+    folder = tmp_path / "card" / "DCIM" / "100MEDIA"
+    for i in range(12):
+        pixels = np.zeros((360, 480, 3), np.uint8)
+        rng = np.random.default_rng(i)
+        if i % 2:
+            pixels[..., 1] = 110 + rng.integers(0, 70, (360, 480))  # grass
+        else:
+            pixels[:, ::12] = 220  # rows of a car park
+            pixels += rng.integers(0, 25, pixels.shape).astype(np.uint8)
+        write_jpeg(folder / f"DJI_{i:04d}.JPG", pixels=pixels, xmp=dji_xmp())
+    good = (folder / "DJI_0000.JPG").read_bytes()
+    (folder / "DJI_0100.JPG").write_bytes(good[: len(good) // 3])
+    (folder / "DJI_0101.JPG").write_bytes(b"garbage" * 50)
+    return tmp_path / "card"
+
+
+def _pipeline(**kwargs):
+    return FeaturePipeline(make_extractor("colour-texture"), workers=2, batch_size=4, **kwargs)
+
+
+def test_features_thumbnails_and_skips(flight):
+    records = scan_source(flight).images
+    thumbs, progress = {}, []
+    result = _pipeline(
+        on_thumbnail=lambda r, jpeg: thumbs.__setitem__(r.path, jpeg),
+        on_progress=progress.append,
+        progress_interval=0,
+    ).run(records)
+
+    assert len(records) == 14
+    assert result.features.shape == (12, result.extractor.dim)
+    assert result.features.dtype == np.float32
+    assert [r.path.name for r in result.images] == [f"DJI_{i:04d}.JPG" for i in range(12)]
+    reasons = {s.path.name: s.reason for s in result.skipped}
+    assert reasons["DJI_0100.JPG"].startswith("truncated or corrupt image data")
+    assert reasons["DJI_0101.JPG"].startswith("not a readable JPEG image")
+    assert (result.from_cache, result.computed, result.cancelled) == (0, 12, False)
+    assert result.images[0].metadata.relative_altitude == pytest.approx(48.3)
+    assert len(thumbs) == 12
+    assert Image.open(io.BytesIO(thumbs[records[0].path])).size == (256, 192)
+    assert progress[-1].stage == "done" and progress[-1].done == 14
+    assert any(p.stage == "features" and p.rate > 0 for p in progress)
+
+    # Same-kind scenes lie closer than different kinds.
+    x = reduce_features(result.features, 8)
+    dist = np.linalg.norm(x[:, None] - x[None], axis=-1)
+    same = dist[0::2, 0::2].max(), dist[1::2, 1::2].max()
+    assert max(same) < dist[0::2, 1::2].min()
+
+
+def test_second_run_comes_from_the_cache(flight):
+    records = scan_source(flight).images
+    first = _pipeline().run(records)
+    thumbs = []
+    second = _pipeline(on_thumbnail=lambda r, jpeg: thumbs.append(jpeg)).run(records)
+
+    assert (second.from_cache, second.computed) == (12, 0)
+    np.testing.assert_array_equal(second.features, first.features)
+    assert [s.reason for s in second.skipped] == [s.reason for s in first.skipped]
+    assert len(thumbs) == 12
+    assert second.images[3].metadata == first.images[3].metadata
+    assert FeatureCache().thumbnail(records[0].path) == thumbs[0]
+
+
+def test_an_edited_file_is_computed_again(flight):
+    records = scan_source(flight).images
+    _pipeline().run(records)
+    write_jpeg(records[0].path, 200, 150, seed=42)
+    again = _pipeline().run(scan_source(flight).images)
+    assert (again.from_cache, again.computed) == (11, 1)
+
+
+def test_cancel_keeps_finished_batches(flight):
+    records = scan_source(flight).images
+    cancel = threading.Event()
+    seen = []
+
+    def on_thumbnail(record, jpeg):
+        seen.append(record)
+        if len(seen) == 6:
+            cancel.set()
+
+    result = _pipeline(cancel=cancel, on_thumbnail=on_thumbnail).run(records)
+
+    assert result.cancelled
+    assert len(result.images) == 4  # the one batch embedded before the cancel
+    assert result.features.shape[0] == 4
+    assert len(result.pending) + len(result.images) + len(result.skipped) == len(records)
+    resumed = _pipeline().run(records)
+    assert (resumed.from_cache, resumed.computed) == (4, 8)
+
+
+def test_cancel_from_another_thread_returns_within_a_second(tmp_path):
+    data = write_jpeg(tmp_path / "IMG_000.jpg", 1600, 1200).read_bytes()
+    for i in range(1, 300):
+        (tmp_path / f"IMG_{i:03d}.jpg").write_bytes(data)
+    records = scan_source(tmp_path).images
+    cancel = threading.Event()
+    started = threading.Event()
+    pipeline = _pipeline(cancel=cancel, on_thumbnail=lambda r, j: started.set())
+    box = {}
+    worker = threading.Thread(target=lambda: box.setdefault("result", pipeline.run(records)))
+    worker.start()
+    assert started.wait(30)
+    cancel.set()
+    asked = time.perf_counter()
+    worker.join(10)
+    assert not worker.is_alive()
+    assert time.perf_counter() - asked < 1.0
+    assert box["result"].cancelled and box["result"].pending
+
+
+def test_nothing_is_written_next_to_the_images(flight):
+    before = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in flight.rglob("*")}
+    _pipeline().run(scan_source(flight).images)
+    after = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in flight.rglob("*")}
+    assert after == before
+
+
+def test_torchvision_model_in_the_pipeline(flight, tmp_path):
+    weights = tmp_path / "mnv3.pth"
+    torch.save(torchvision.models.mobilenet_v3_large(weights=None).state_dict(), weights)
+    extractor = make_extractor("mobilenet_v3_large", device="cpu", weights_file=weights)
+    result = FeaturePipeline(extractor, workers=2).run(scan_source(flight).images)
+    assert result.features.shape == (12, 1280)
+    assert not result.fallback_used
+    assert result.extractor.weights_sha256 in result.extractor.key()
+
+
+def test_without_a_cache(flight):
+    result = FeaturePipeline(make_extractor("colour-texture"), cache=False).run(
+        scan_source(flight).images
+    )
+    assert result.features.shape[0] == 12
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="batch_size and workers must be >= 1; got 0 and 2"):
+        FeaturePipeline(make_extractor("colour-texture"), workers=2, batch_size=0)
