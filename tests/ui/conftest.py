@@ -11,6 +11,10 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QEvent, QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication
 
+from softclust_gui.ui.workers import cancel_all
+
+GRACE_MS = 2000
+
 
 def _stop_active_timers() -> list[str]:
     """Stop every running timer owned by the app or a window; name each one stopped."""
@@ -35,15 +39,26 @@ def no_leftover_work(qapp):
     """
     threads_before = set(threading.enumerate())
     yield
-    busy = QThreadPool.globalInstance().activeThreadCount()
+    # A worker whose result has just arrived may still be returning: allow it a moment.
+    pool = QThreadPool.globalInstance()
+    pool.waitForDone(GRACE_MS)
+    busy = pool.activeThreadCount()
+    cancel_all()
     for widget in QApplication.topLevelWidgets():
         widget.close()
         widget.deleteLater()
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     QApplication.processEvents()
     timers = _stop_active_timers()
-    QThreadPool.globalInstance().waitForDone(5000)
-    new_threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+    pool.waitForDone(5000)
+    # Qt's idle pool threads appear to Python as "dummy" threads; the pool check covers them.
+    new_threads = [
+        t
+        for t in threading.enumerate()
+        if t not in threads_before
+        and t.is_alive()
+        and not isinstance(t, threading._DummyThread)
+    ]
     assert busy == 0, f"{busy} worker thread(s) still running at the end of the test"
     assert not timers, f"timers still running at the end of the test: {timers}"
     assert not new_threads, f"threads left running: {[t.name for t in new_threads]}"

@@ -16,8 +16,12 @@ def test_leaks_a_timer(qapp):
     timer = QTimer(QApplication.instance())
     timer.start(1000)
 
+def _spin_until_cancelled(context):
+    while not context.cancelled:
+        time.sleep(0.02)
+
 def test_leaks_a_worker(qapp):
-    start(Worker(lambda context: time.sleep(1.0)))
+    start(Worker(_spin_until_cancelled))
 
 def test_clean(qapp):
     timer = QTimer(QApplication.instance())
