@@ -12,7 +12,7 @@ from softclust_gui import __version__, logs
 logger = logging.getLogger(__name__)
 
 # Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS: list[str] = ["scan", "features", "sort"]
+SUBCOMMANDS: list[str] = ["scan", "features", "sort", "offload"]
 
 EXIT_OK = 0
 EXIT_USAGE = 2

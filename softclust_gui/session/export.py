@@ -147,11 +147,15 @@ class ExportReport:
     def count(self, status: Status) -> int:
         return sum(r.status is status for r in self.results)
 
+    def _label(self, status: Status) -> str:
+        if status is Status.ALREADY and self.action == "Offload":
+            return "already there"
+        return status.value
+
     def summary(self) -> str:
         """A few lines a person can read: counts, then every file not exported and why."""
-        counts = ", ".join(
-            f"{self.count(s)} {s.value}" for s in Status if self.count(s) or s in DONE
-        )
+        shown = [s for s in Status if self.count(s)] or [Status.COPIED]
+        counts = ", ".join(f"{self.count(s)} {self._label(s)}" for s in shown)
         lines = [f"{self.action} to {self.dest}: {counts}."]
         if self.cancelled:
             lines.append("Cancelled before the end.")
@@ -320,6 +324,9 @@ class _Run:
     def run(self) -> ExportReport:
         if not self.dry_run:
             _transfer.ensure_folder(self.dest)
+            # NOTE: two exports into the same folder at once would remove each other's
+            # temporary files here; the app runs one export at a time.
+            _transfer.remove_stale_temps(self.dest)
         for index, item in enumerate(self.items):
             if self._tick(item.source):
                 self.report.cancelled = True

@@ -120,6 +120,16 @@ class ClusterSettings:
         }
 
 
+@dataclass(frozen=True)
+class FitResult:
+    """An engine tree fitted on one node's images, ready for ``Session.apply_fit``."""
+
+    node_id: int
+    members: np.ndarray  # image ids, sorted, in the row order given to the engine
+    tree: list
+    settings: ClusterSettings
+
+
 class Session:
     """Images, clusters and edits of one source; see the module docstring.
 
@@ -227,6 +237,11 @@ class Session:
             chain.append(parent)
             parent = self._nodes[parent].parent
         return list(reversed(chain))
+
+    @property
+    def save_error(self) -> str:
+        """Why the last autosave failed (shown to the user), empty when all is saved."""
+        return self.store.error if self.store is not None else ""
 
     @property
     def excluded(self) -> frozenset[int]:
@@ -525,14 +540,36 @@ class Session:
 
     def split(self, node_id: int, n_clusters: int = 2, **settings) -> Change:
         """Split a leaf cluster into ``n_clusters`` with the engine (see ``recluster``)."""
+        self._check_splittable(node_id)
+        return self.recluster(node_id, n_clusters=n_clusters, **settings)
+
+    def _check_splittable(self, node_id: int) -> None:
         if self.node(node_id).children:
             raise SessionError(
                 f"{self.name(node_id)!r} is already split; re-cluster it or split one of its"
                 " clusters"
             )
-        return self.recluster(node_id, n_clusters=n_clusters, **settings)
 
-    def recluster(
+    def recluster(self, node_id: int, n_clusters: int = 8, **settings) -> Change:
+        """Replace a node's subtree by a new engine tree fitted on all of its images.
+
+        Parameters
+        ----------
+        node_id : int
+            The cluster to re-cluster (``ROOT`` for the first clustering).
+        n_clusters : int
+            Leaves wanted below the node.
+        **settings
+            ``criterion``, ``surface``, ``random_state``, ``callback``: see ``fit_node``.
+
+        Notes
+        -----
+        Fits on the calling thread (seconds to minutes). A GUI calls ``fit_node`` in a
+        worker and ``apply_fit`` back on its own thread instead.
+        """
+        return self.apply_fit(self.fit_node(node_id, n_clusters, **settings))
+
+    def fit_node(
         self,
         node_id: int,
         n_clusters: int = 8,
@@ -540,32 +577,43 @@ class Session:
         surface: str = "linear",
         random_state: int | None = 0,
         callback=None,
-    ) -> Change:
-        """Replace a node's subtree by a new engine tree fitted on all of its images.
+    ) -> FitResult:
+        """Cluster a node's images with the engine, without changing the session.
+
+        Safe to call from a worker thread while the session stays as it is; pass the
+        result to ``apply_fit``.
 
         Parameters
         ----------
         node_id : int
-            The cluster to re-cluster (``ROOT`` for the first clustering).
+            The cluster whose images (whole subtree) are clustered.
         n_clusters, criterion, surface, random_state
             Passed to ``HypersurfaceClustering``.
         callback : callable, optional
-            The engine's progress callback; returning True raises ``FitCancelled`` and
-            leaves the session unchanged.
-
-        Notes
-        -----
-        Runs the fit on the calling thread (seconds to minutes): the GUI calls this from a
-        worker and must not edit the session meanwhile.
+            The engine's progress callback, given a ``FitProgress``; returning True
+            raises ``FitCancelled``.
         """
         settings = ClusterSettings(n_clusters, criterion, surface, random_state)
         members = np.asarray(self.images_of(node_id), dtype=np.int64)
         tree = self._fit(node_id, members, settings, callback)
-        label = f"Cluster {self.name(node_id)!r} into {n_clusters}"
+        return FitResult(node_id, members, tree, settings)
+
+    def apply_fit(self, fit: FitResult) -> Change:
+        """Replace the fitted node's subtree by the fit's tree, as one undoable edit.
+
+        Raises ``SessionError`` if the node or its images changed since the fit started.
+        """
+        current = np.asarray(self.images_of(fit.node_id), dtype=np.int64)
+        if not np.array_equal(current, fit.members):
+            raise SessionError(
+                f"{self.name(fit.node_id)!r} changed while it was being clustered "
+                f"({fit.members.size} images then, {current.size} now); cluster it again"
+            )
+        label = f"Cluster {self.name(fit.node_id)!r} into {fit.settings.n_clusters}"
         with self._edit(label):
-            for child in self._nodes[node_id].children:
+            for child in self._nodes[fit.node_id].children:
                 self._remove_subtree(child)
-            self._graft(node_id, tree, members, settings)
+            self._graft(fit.node_id, fit.tree, fit.members, fit.settings)
         return self._last_change
 
     def _fit(self, node_id: int, members: np.ndarray, settings: ClusterSettings, callback):

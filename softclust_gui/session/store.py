@@ -107,10 +107,26 @@ class SessionStore:
         self.path = path
         self._conn = conn
         self._lock = threading.Lock()
+        self.error = ""  # the last save's failure, empty when saved
 
     def save_changes(self, session: Session, node_ids: Iterable[int], flipped: Iterable[int]):
-        """Write the touched nodes, their images and flipped exclusions in one transaction."""
-        node_ids = set(node_ids)
+        """Write the touched nodes, their images and flipped exclusions in one transaction.
+
+        Never raises: a failure (disk full, device gone) is logged and kept in ``error``,
+        and the next save rewrites the whole file so nothing stays missing.
+        """
+        with self._lock:
+            try:
+                if self.error:
+                    self._rewrite(session)
+                else:
+                    self._write_changes(session, set(node_ids), flipped)
+                self.error = ""
+            except (sqlite3.Error, OSError) as exc:
+                self.error = f"could not save the session to {self.path}: {exc}"
+                logger.error("%s", self.error)
+
+    def _write_changes(self, session: Session, node_ids: set[int], flipped) -> None:
         present = [n for n in node_ids if n in session._nodes]
         positions = []
         images = []
@@ -118,29 +134,34 @@ class SessionStore:
             state = session.node(node_id)
             positions += [(i, c) for i, c in enumerate(state.children)]
             images += [(node_id, i) for i in state.images]
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany(
-                    "DELETE FROM nodes WHERE id = ?",
-                    [(n,) for n in node_ids if n not in session._nodes],
-                )
-                self._conn.executemany(
-                    "INSERT OR REPLACE INTO nodes VALUES (?, ?, ?, ?, ?, ?)",
-                    [_node_row(session, n) for n in present],
-                )
-                self._conn.executemany("UPDATE nodes SET position = ? WHERE id = ?", positions)
-                self._conn.executemany("UPDATE images SET node = ? WHERE id = ?", images)
-                self._conn.executemany(
-                    "UPDATE images SET excluded = ? WHERE id = ?",
-                    [(int(session.is_excluded(i)), i) for i in flipped],
-                )
-                self._set_meta(session)
-                self._conn.execute("COMMIT")
-            except sqlite3.Error:
-                self._conn.execute("ROLLBACK")
-                logger.exception("Could not save the session to %s", self.path)
-                raise
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "DELETE FROM nodes WHERE id = ?",
+                [(n,) for n in node_ids if n not in session._nodes],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO nodes VALUES (?, ?, ?, ?, ?, ?)",
+                [_node_row(session, n) for n in present],
+            )
+            conn.executemany("UPDATE nodes SET position = ? WHERE id = ?", positions)
+            conn.executemany("UPDATE images SET node = ? WHERE id = ?", images)
+            conn.executemany(
+                "UPDATE images SET excluded = ? WHERE id = ?",
+                [(int(session.is_excluded(i)), i) for i in flipped],
+            )
+            self._set_meta(session)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _rewrite(self, session: Session) -> None:
+        self._conn.close()
+        _write_full(session, self.path)
+        self._conn = _connect(self.path)
 
     def _set_meta(self, session: Session) -> None:
         self._conn.executemany(
@@ -159,6 +180,16 @@ def save_session(session: Session, path: Path | None = None) -> SessionStore:
     Afterwards every edit of ``session`` is saved to that file as it happens.
     """
     path = Path(path) if path is not None else session_path_for(session.source)
+    _write_full(session, path)
+    if session.store is not None:
+        session.store.close()
+    session.store = SessionStore(path, _connect(path))
+    logger.info("Session of %s saved to %s", session.source, path)
+    return session.store
+
+
+def _write_full(session: Session, path: Path) -> None:
+    """The whole session into a temporary file beside ``path``, then renamed over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.new")
     temp.unlink(missing_ok=True)
@@ -184,8 +215,7 @@ def save_session(session: Session, path: Path | None = None) -> SessionStore:
             "INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?)",
             (_node_row(session, n) for n in session.node_ids()),
         )
-        store = SessionStore(temp, conn)
-        store._set_meta(session)
+        SessionStore(temp, conn)._set_meta(session)
         conn.execute("COMMIT")
         conn.close()
         os.replace(temp, path)
@@ -193,11 +223,6 @@ def save_session(session: Session, path: Path | None = None) -> SessionStore:
         conn.close()
         temp.unlink(missing_ok=True)
         raise
-    if session.store is not None:
-        session.store.close()
-    session.store = SessionStore(path, _connect(path))
-    logger.info("Session of %s saved to %s", session.source, path)
-    return session.store
 
 
 def _damaged(path: Path, detail: str) -> SessionFileError:

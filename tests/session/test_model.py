@@ -244,3 +244,14 @@ def test_a_new_edit_clears_redo_and_ids_are_never_reused(clustered):
     assert second != first and not clustered.can_redo
     with pytest.raises(SessionError, match="nothing to redo"):
         clustered.redo()
+
+
+def test_a_fit_from_a_worker_applies_only_if_the_node_did_not_change(clustered):
+    left, right = clustered.node(ROOT).children
+    fit = clustered.fit_node(left, n_clusters=2)
+    clustered.move_images(clustered.images_of(right)[:1], left)
+    with pytest.raises(SessionError, match=r"changed while it was being clustered \(24"):
+        clustered.apply_fit(fit)
+    fresh = clustered.fit_node(left, n_clusters=2)
+    change = clustered.apply_fit(fresh)
+    assert clustered.count(left) == 2 * PER_BLOB + 1 and change.removed

@@ -90,3 +90,17 @@ def test_offload_onto_a_full_disk_stops_and_names_what_was_not_copied(
 def test_offload_of_a_missing_card_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="it is not a folder"):
         offload(tmp_path / "gone", tmp_path / "local")
+
+
+def test_offload_command_copies_then_skips_and_refuses_a_dest_on_the_card(
+    tmp_path, card_folder, capsys
+):
+    from softclust_gui.cli.main import main
+
+    assert main(["offload", str(card_folder), str(tmp_path / "local")]) == 0
+    assert "4 copied" in capsys.readouterr().out
+    assert main(["offload", str(card_folder), str(tmp_path / "local")]) == 0
+    assert ": 4 already there." in capsys.readouterr().out
+    assert main(["offload", str(card_folder), str(card_folder / "copy")]) == 2
+    assert "is on the card" in capsys.readouterr().err
+    assert main(["offload", str(tmp_path / "nope"), str(tmp_path / "x")]) == 2

@@ -229,3 +229,38 @@ def test_inconsistent_content_is_reported_not_loaded(tmp_path):
         conn.execute("UPDATE images SET node = 99 WHERE id = 3")
     with pytest.raises(SessionFileError, match="missing clusters"):
         open_session(path)
+
+
+def fill_up(folder: Path) -> Path:
+    """Write a file into ``folder`` until its file system is full."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_full_disk_keeps_editing_says_so_and_recovers_on_the_next_save(tmp_path, tmpfs):
+    folder = tmpfs(4 << 20)
+    session = make_session(tmp_path / "card")
+    save_session(session, folder / "s.softclust-session")
+    node = session.new_cluster(ROOT, "Before")
+    assert session.save_error == ""
+
+    filler = fill_up(folder)
+    session.move_images([0, 1], node)
+    assert "could not save the session" in session.save_error
+    assert session.images_of(node) == [0, 1]  # the edit itself stands
+
+    filler.unlink()
+    session.rename(node, "After")
+    assert session.save_error == ""
+    reopened = open_session(folder / "s.softclust-session")
+    assert snapshot(reopened) == snapshot(session)
+    reopened.store.close()
+    session.store.close()
