@@ -299,6 +299,9 @@ class TorchvisionExtractor:
     """
 
     notice: str | None = None
+    # Torch threads while embedding on the CPU; None keeps torch's setting. The pipeline
+    # lowers it so that decoding threads and the model do not fight for the same cores.
+    cpu_threads: int | None = None
 
     def __init__(self, name: str, weights: WeightsSource, device: str = "auto"):
         import torch
@@ -341,6 +344,21 @@ class TorchvisionExtractor:
     def embed(self, pixels: np.ndarray) -> np.ndarray:
         import torch
 
+        threads = torch.get_num_threads()
+        share = self.device == "cpu" and self.cpu_threads and self.cpu_threads != threads
+        if share:
+            torch.set_num_threads(self.cpu_threads)
+        try:
+            return self._forward(pixels)
+        finally:
+            if share:
+                torch.set_num_threads(threads)
+
+    def _forward(self, pixels: np.ndarray) -> np.ndarray:
+        import torch
+
+        if not pixels.flags.writeable:
+            pixels = pixels.copy()
         with torch.inference_mode():
             batch = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device)
             batch = batch.permute(0, 3, 1, 2).to(self._mean.dtype).div_(255.0)
