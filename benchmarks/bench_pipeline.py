@@ -359,7 +359,8 @@ def main(argv=None) -> int:
     device = compute.resolve_device(args.device)
     print(
         f"device: {compute.describe_device(args.device).describe()}, "
-        f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+        f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}, "
+        f"load average {os.getloadavg()[0]:.1f} (other processes share these cores)"
     )
     weights = find_weights("mobilenet_v3_large", download=False)
     if weights is None:
@@ -377,6 +378,7 @@ def main(argv=None) -> int:
     print(f"\n{'speed (MobileNetV3-Large, ' + device + ')':<48} {'images/s':>9}  note")
     for name, value, note in speed:
         print(f"{name:<48} {value:>9.1f}  {note}")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
     with open(RESULTS / "bench_pipeline_speed.csv", "w", newline="") as handle:
         csv.writer(handle).writerows([("measure", "images_per_s", "note"), *speed])
 
