@@ -238,7 +238,11 @@ def scan_source(
         )
     if source.is_file():
         result = ScanResult(source, source.parent, "file")
-        _collect_files(source.parent, [source], result)
+        stem = source.stem.lower()
+        group = [p for p in source.parent.iterdir() if p.stem.lower() == stem and p.is_file()]
+        _collect_files(source.parent, group, result)
+        result.images = [r for r in result.images if r.path == source]
+        result.skipped = [s for s in result.skipped if s.path == source]
     else:
         dcim = find_dcim(source)
         root = dcim if dcim is not None else source

@@ -195,3 +195,15 @@ def test_litert_extractor_on_the_shared_weights():
     extractor = make_extractor("litert-mobilenet_v1", weights_file=model)
     out = extractor.embed(np.full((2, 224, 224, 3), 128, np.uint8))
     assert out.shape == (2, 1024) and np.all(out >= 0)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_half_precision_on_the_gpu_matches_the_cpu(places, mobilenet_file):
+    pixels = np.random.default_rng(1).integers(0, 256, (4, 224, 224, 3), dtype=np.uint8)
+    cpu = make_extractor(MOBILENET, device="cpu", weights_file=mobilenet_file).embed(pixels)
+    gpu = make_extractor(MOBILENET, device="cuda", weights_file=mobilenet_file)
+    out = gpu.embed(pixels)
+    assert out.dtype == np.float32 and gpu.batch_size == 64
+    cosine = (out * cpu).sum(1) / np.linalg.norm(out, axis=1) / np.linalg.norm(cpu, axis=1)
+    assert cosine.min() > 0.99

@@ -169,3 +169,5 @@ def test_single_file_source(card):
     result = scan_source(path)
     assert result.layout == "file"
     assert [r.path for r in result.images] == [Path(path)]
+    first = scan_source(path.with_name("DJI_0001.JPG"))
+    assert [p.name for p in first.images[0].companions] == ["DJI_0001.DNG"]
