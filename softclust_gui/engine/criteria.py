@@ -132,6 +132,10 @@ class ClusterCriterion:
         with torch.no_grad():
             return float(self.term(root, a))
 
+    def child_value(self, root: NodeData, members: np.ndarray, split, side: int) -> float:
+        """The partial criterion of child ``side`` (0 or 1) of ``split``."""
+        return self.node_value(root, members)
+
     def priority(self, value: float, split) -> float:
         """Which leaf to split next: the largest priority. The paper's rule: its value."""
         return value
@@ -186,11 +190,26 @@ class CompactCriterion(ClusterCriterion):
         return value
 
     def hard_terms(self, node, side):
-        # Two passes in float64 chunks: exact where the one-pass identity would cancel.
-        scale2 = 2.0 * node.scale**2
-        return scale2 * _sse(node.z, ~side), scale2 * _sse(node.z, side)
+        # In float64 from float32 products; the node's points are centred and scaled,
+        # so the sum of squares minus the squared sum keeps ~6 significant digits.
+        sq = _squared_norms(node).double()
+        terms = []
+        for mask in (~side, side):
+            count = int(mask.sum())
+            if count == 0:
+                terms.append(0.0)
+                continue
+            total = mask.to(node.z.dtype) @ node.z
+            sse = float(sq[mask].sum()) - float(total.double() @ total.double()) / count
+            terms.append(2.0 * node.scale**2 * max(sse, 0.0))
+        return terms[0], terms[1]
+
+    def child_value(self, root, members, split, side):
+        return split.terms[side]  # the same quantity, already measured by the split
 
     def node_value(self, root, members):
+        if len(members) == len(root):  # z has unit mean square: SSE = scale^2 * m * d
+            return 2.0 * root.scale**2 * root.z.numel()
         rows = torch.from_numpy(members).to(root.source.device)
         mean = sum(
             root.source[rows[i : i + _CHUNK]].sum(0, dtype=torch.float64)
@@ -276,22 +295,7 @@ def _squared_norms(node: NodeData) -> torch.Tensor:
     return node.cache["sq"]
 
 
-def _sse(z: torch.Tensor, mask: torch.Tensor) -> float:
-    rows = z[mask]
-    if len(rows) == 0:
-        return 0.0
-    mean = sum(
-        rows[i : i + _CHUNK].sum(0, dtype=torch.float64) for i in range(0, len(rows), _CHUNK)
-    ) / len(rows)
-    return float(
-        sum(
-            float((rows[i : i + _CHUNK].double() - mean).pow(2).sum())
-            for i in range(0, len(rows), _CHUNK)
-        )
-    )
-
-
-def two_means_start(z: torch.Tensor, restart: int, rng: np.random.RandomState, steps: int = 30):
+def two_means_start(z: torch.Tensor, restart: int, rng: np.random.RandomState, steps: int = 50):
     """Two-means Lloyd steps on standardised points, from one of two kinds of seed.
 
     Restart 0 starts from the principal direction (the split at the mean along it);
@@ -316,7 +320,7 @@ def two_means_start(z: torch.Tensor, restart: int, rng: np.random.RandomState, s
     return side.cpu().numpy()
 
 
-def _principal_direction(z: torch.Tensor, rng, iterations: int = 30) -> torch.Tensor:
+def _principal_direction(z: torch.Tensor, rng, iterations: int = 10) -> torch.Tensor:
     v = torch.from_numpy(rng.standard_normal(z.shape[1])).to(z)
     for _ in range(iterations):
         new = z.T @ (z @ v)
@@ -324,7 +328,7 @@ def _principal_direction(z: torch.Tensor, rng, iterations: int = 30) -> torch.Te
         if norm == 0:
             break
         new = new / norm
-        if torch.allclose(new, v, atol=1e-6):
+        if torch.allclose(new, v, atol=1e-4):
             v = new
             break
         v = new
@@ -332,12 +336,13 @@ def _principal_direction(z: torch.Tensor, rng, iterations: int = 30) -> torch.Te
 
 
 def _plus_plus_side(z: torch.Tensor, rng) -> torch.Tensor:
+    sq = z.pow(2).sum(1)
     first = z[int(rng.randint(len(z)))]
-    d2 = (z - first).pow(2).sum(1).double().cpu().numpy()
-    total = d2.sum()
-    p = d2 / total if total > 0 else None
-    second = z[int(rng.choice(len(z), p=p))]
-    return (z - second).pow(2).sum(1) < (z - first).pow(2).sum(1)
+    d_first = sq - 2.0 * (z @ first) + first @ first
+    weights = d_first.clamp_min(0).double().cpu().numpy()
+    total = weights.sum()
+    second = z[int(rng.choice(len(z), p=weights / total if total > 0 else None))]
+    return sq - 2.0 * (z @ second) + second @ second < d_first
 
 
 BUILT_IN = {"compact": CompactCriterion, "connected": ConnectedCriterion}

@@ -52,11 +52,14 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
         node, so one value suits data of any units).
     max_epochs : int, default=100
         Upper limit of refinement epochs per start; refinement stops earlier when the
-        loss has not improved by a relative ``tol`` for 10 epochs.
+        loss has not improved by a relative ``tol`` for 10 epochs, or when no point has
+        changed side for 5 epochs (full batches).
     tol : float, default=1e-4
-    n_restarts : int, default=3
+    n_restarts : int, default=2
         Starts per split; the best by the hard criterion is kept. Start 0 is the
-        principal direction (compact) or the spectral cut (connected).
+        principal direction (compact) or the spectral cut (connected); later starts
+        are 2-means from k-means++ seeds (for "connected", start 1 is the principal
+        direction).
     batch_size : int or None, default=None
         Points per gradient step; None trains on the whole node at once.
     n_neighbors : int, default=10
@@ -126,7 +129,7 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
         learning_rate=0.02,
         max_epochs=100,
         tol=1e-4,
-        n_restarts=3,
+        n_restarts=2,
         batch_size=None,
         n_neighbors=10,
         device="auto",

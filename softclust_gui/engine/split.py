@@ -18,19 +18,17 @@ import numpy as np
 import torch
 from torch.nn.functional import binary_cross_entropy_with_logits
 
+from ._optim import Optimizer
 from .criteria import ClusterCriterion, NodeData
 from .surfaces import NodeSurface, make_net, set_hyperplane
 
 logger = logging.getLogger(__name__)
 
-OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "rmsprop": torch.optim.RMSprop,
-    "adagrad": torch.optim.Adagrad,
-}
 _PATIENCE = 10  # epochs without improvement before a refinement stops
+_STILL = 5  # full-batch epochs without any point changing side before it stops
 _FIT_LR = 0.05  # fitting a start is supervised and well posed: a brisk rate is safe
-_FIT_AGREEMENT = 0.995  # a start hyperplane this close to the start needs no fitting
+_FIT_AGREEMENT = 0.98  # a start hyperplane this close to the start needs no fitting
+_LOGIT_CLAMP = 30.0
 _MARGIN = 3.0  # start surfaces: median |logit| of the points, sigmoid(3) = 0.95
 
 
@@ -44,7 +42,7 @@ class SplitSettings:
     learning_rate: float = 0.02
     max_epochs: int = 100
     tol: float = 1e-4
-    n_restarts: int = 3
+    n_restarts: int = 2
     batch_size: int | None = None
     n_neighbors: int = 10
 
@@ -153,7 +151,7 @@ def _fit_start(surface, node, side, settings, report, restart):
     # class-balanced logistic loss, stopping once the surface reproduces the start.
     n1 = float(s.sum())
     pos_weight = torch.tensor((len(s) - n1) / n1, device=z.device)
-    optimizer = torch.optim.Adam(surface.net.parameters(), lr=_FIT_LR)
+    optimizer = Optimizer(surface.net.parameters(), "adam", _FIT_LR)
     for epoch in range(3 * settings.max_epochs):
         logit = surface.net(z).squeeze(-1)
         loss = binary_cross_entropy_with_logits(logit, s, pos_weight=pos_weight)
@@ -168,13 +166,16 @@ def _fit_start(surface, node, side, settings, report, restart):
 
 
 def _refine(surface, node, criterion, settings, generator, report, restart):
-    """Gradient descent on the soft criterion until the loss stops improving."""
+    """Gradient descent on the soft criterion until it stops paying.
+
+    Stops when the loss has not improved by a relative ``tol`` for ``_PATIENCE`` epochs,
+    or (full batches) when no point has changed side for ``_STILL`` epochs: then the
+    loss only falls by sharpening the sigmoid, which leaves the clusters as they are.
+    """
     z = node.z
     scale = criterion.loss_scale(node)
-    optimizer = OPTIMIZERS[settings.optimizer](
-        surface.net.parameters(), lr=settings.learning_rate
-    )
-    best, stall = float("inf"), 0
+    optimizer = Optimizer(surface.net.parameters(), settings.optimizer, settings.learning_rate)
+    best, stall, still, side = float("inf"), 0, 0, None
     m = len(node)
     batch = m if settings.batch_size is None else min(settings.batch_size, m)
     for epoch in range(settings.max_epochs):
@@ -182,19 +183,25 @@ def _refine(surface, node, criterion, settings, generator, report, restart):
         total = 0.0
         for start in range(0, m, batch):
             index = None if order is None else order[start : start + batch]
-            a = torch.sigmoid(surface.net(z if index is None else z[index]).squeeze(-1))
+            logit = surface.net(z if index is None else z[index]).squeeze(-1)
+            # Clamped: memberships below ~1e-13 only add denormal floats, which are slow.
+            a = torch.sigmoid(logit.clamp(-_LOGIT_CLAMP, _LOGIT_CLAMP))
             loss = criterion.term(node, a, index) + criterion.term(node, 1.0 - a, index)
             loss = loss / scale
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * (m if index is None else len(index)) / m
+        if order is None:
+            new_side = logit.detach() >= 0
+            still = still + 1 if side is not None and torch.equal(new_side, side) else 0
+            side = new_side
         if total < best - settings.tol * abs(best):
             best, stall = total, 0
         else:
             stall += 1
         if report is not None and epoch % 10 == 9:
             report(epoch + 1, restart)
-        if stall >= _PATIENCE:
+        if stall >= _PATIENCE or still >= _STILL:
             break
     logger.debug("refined a %d-point node in %d epochs, loss %.6g", m, epoch + 1, best)

@@ -171,19 +171,11 @@ def _split_leaf(leaf, nodes, data, criterion, settings, generator, rng, reporter
 def _apply_split(nodes, data, leaf, split, criterion, root_data):
     parent = nodes[leaf]
     ids = []
-    for side in (False, True):
-        members = parent.members[split.side == side]
+    for side in (0, 1):
+        members = parent.members[split.side == bool(side)]
         child_id = len(nodes)
-        nodes.append(
-            TreeNode(
-                child_id,
-                leaf,
-                (),
-                members,
-                len(members),
-                criterion.node_value(root_data, members),
-            )
-        )
+        value = criterion.child_value(root_data, members, split, side)
+        nodes.append(TreeNode(child_id, leaf, (), members, len(members), value))
         ids.append(child_id)
     parent.children = tuple(ids)
     parent.surface = split.surface.cpu().eval()
