@@ -464,7 +464,7 @@ class LiteRTExtractor:
         if not path.is_file():
             raise FileNotFoundError(f"The model file {path} does not exist; check the path.")
         self._interpreter = Interpreter(
-            model_path=str(path), num_threads=num_threads or os.cpu_count() or 1
+            model_path=str(path), num_threads=num_threads or max(1, (os.cpu_count() or 2) // 2)
         )
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]

@@ -172,7 +172,7 @@ class FeaturePipeline:
 
     def run(self, records: Iterable[ImageRecord]) -> PipelineResult:
         """Process ``records``; see the class docstring. Never raises for a bad image."""
-        records = list(records)
+        records = list({record.path: record for record in records}.values())  # no duplicates
         self._share_cpu()
         run = _Run(self, records)
         run.look_up_cache()

@@ -164,3 +164,10 @@ def test_without_a_cache(flight):
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="batch_size and workers must be >= 1; got 0 and 2"):
         FeaturePipeline(make_extractor("colour-texture"), workers=2, batch_size=0)
+
+
+def test_a_record_given_twice_is_processed_once(flight):
+    records = scan_source(flight).images
+    result = _pipeline().run(records + records[:3])
+    assert [r.path for r in result.images] == [r.path for r in records[:12]]
+    assert result.computed == 12
