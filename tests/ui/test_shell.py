@@ -34,9 +34,9 @@ def window(qtbot):
     return win
 
 
-def _drop(widget, folder: Path) -> None:
+def _drop(widget, path: Path) -> QDropEvent:
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
     event = QDropEvent(
         QPointF(10, 10),
         Qt.DropAction.CopyAction,
@@ -45,6 +45,7 @@ def _drop(widget, folder: Path) -> None:
         Qt.KeyboardModifier.NoModifier,
     )
     widget.dropEvent(event)
+    return event
 
 
 def test_start_screen_has_drop_zone_open_button_and_empty_recent(window):
@@ -94,18 +95,8 @@ def test_dropping_a_folder_counts_its_images(window, qtbot, tmp_path):
 
 
 def test_dropping_a_file_is_refused(window, tmp_path):
-    photo = tmp_path / "one.jpg"
     _write_photos(tmp_path, ["one.jpg"])
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(photo))])
-    event = QDropEvent(
-        QPointF(5, 5),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    window.start_screen.drop_zone.dropEvent(event)
+    event = _drop(window.start_screen.drop_zone, tmp_path / "one.jpg")
     assert not event.isAccepted()
     assert window.current_folder is None
 
