@@ -31,7 +31,15 @@ _heif_ready: bool | None = None
 
 
 class DecodeError(Exception):
-    """An image that cannot be used; ``str(error)`` is the reason shown to the user."""
+    """An image that cannot be used; ``str(error)`` is the reason shown to the user.
+
+    ``permanent`` is False when the cause lies outside the file (a missing optional
+    package, a size limit setting), so that no cache remembers it as a bad file.
+    """
+
+    def __init__(self, reason: str, *, permanent: bool = True):
+        super().__init__(reason)
+        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,12 @@ def decode_image(
     except Image.DecompressionBombError as exc:
         raise DecodeError(f"decompression bomb refused: {exc}") from exc
     except (OSError, SyntaxError, ValueError, IndexError, EOFError) as exc:
+        if kind == "dng":
+            raise DecodeError(
+                f"DNG without a preview this app can read ({exc}); install DNG support "
+                "(pip install 'softclust-gui[raw]') or keep the JPEG beside it",
+                permanent=False,
+            ) from exc
         raise DecodeError(f"truncated or corrupt image data ({exc})") from exc
     thumb_bytes, thumb_size = _thumbnail(rgb, thumbnail_size)
     pixels = _model_crop(rgb, preprocess)
@@ -145,7 +159,8 @@ def _open(path: Path, kind: str, data: bytes) -> Image.Image:
         if kind == "heic":
             raise DecodeError(
                 "HEIC image, but HEIC support is not installed "
-                "(pip install 'softclust-gui[heic]')"
+                "(pip install 'softclust-gui[heic]')",
+                permanent=False,
             ) from exc
         raise DecodeError(
             f"not a readable {kind.upper()} image ({len(data)} bytes; corrupt or another "
@@ -189,7 +204,9 @@ def _check_pixels(image: Image.Image, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise DecodeError(
             f"decompression bomb refused: {width} x {height} = "
-            f"{width * height / 1e6:.0f} MP is over the {max_pixels / 1e6:.0f} MP limit"
+            f"{width * height / 1e6:.1f} MP is over the {max_pixels / 1e6:.1f} MP limit "
+            "(raise the limit if the image is genuine)",
+            permanent=False,
         )
 
 

@@ -292,7 +292,7 @@ class _Run:
                 self.report("features")
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
-        if self.p.cache is not None and failures and not self.cancelled:
+        if self.p.cache is not None and failures:
             self.p.cache.store_failures(failures)
         self.report("features", force=True)
 
@@ -326,7 +326,8 @@ class _Run:
             return future.result()
         except DecodeError as exc:
             reason = str(exc)
-            failures.append((record, reason))
+            if exc.permanent:
+                failures.append((record, reason))
         except FileNotFoundError:
             reason = "file vanished before it could be read (card removed?)"
         except OSError as exc:

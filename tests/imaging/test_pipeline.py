@@ -171,3 +171,18 @@ def test_a_record_given_twice_is_processed_once(flight):
     result = _pipeline().run(records + records[:3])
     assert [r.path for r in result.images] == [r.path for r in records[:12]]
     assert result.computed == 12
+
+
+def test_only_faults_of_the_file_are_remembered(flight):
+    records = scan_source(flight).images
+    strict = FeaturePipeline(make_extractor("colour-texture"), max_pixels=100_000).run(records)
+    reasons = {s.path.name: s.reason for s in strict.skipped}
+    assert reasons["DJI_0000.JPG"] == (
+        "decompression bomb refused: 480 x 360 = 0.2 MP is over the 0.1 MP limit "
+        "(raise the limit if the image is genuine)"
+    )
+    # The limit was a setting, not a fault of the file: a later run computes it.
+    again = _pipeline().run(records)
+    assert (again.computed, len(again.skipped)) == (12, 2)
+    known = FeatureCache().failures(records)
+    assert sorted(p.name for p in known) == ["DJI_0100.JPG", "DJI_0101.JPG"]
