@@ -33,8 +33,8 @@ Extractors (``extractors``)
 
 Pipeline (``pipeline``)
     ``FeaturePipeline(extractor, cache=None, *, workers=None, batch_size=None,
-    on_progress=None, on_thumbnail=None, cancel=None, device="auto").run(records)
-    -> PipelineResult``
+    thumbnail_size=256, max_pixels=150_000_000, on_progress=None, on_thumbnail=None,
+    cancel=None, device="auto", model_threads=None).run(records) -> PipelineResult``
         ``on_progress(Progress(stage, done, total, rate, eta_s, skipped, device))``;
         ``on_thumbnail(record, jpeg_bytes)`` as each thumbnail exists; both called on the
         thread that runs ``run``. ``cancel``: a ``threading.Event``; ``run`` returns
@@ -42,7 +42,11 @@ Pipeline (``pipeline``)
         ``PipelineResult``: ``features`` (n_ok, dim) float32 aligned with ``images``,
         ``skipped``, ``pending`` (not reached after a cancel), ``extractor``,
         ``fallback_used``, ``notice``, ``cancelled``, ``from_cache``, ``computed``,
-        ``elapsed_s``, ``device``.
+        ``elapsed_s``, ``device``. ``cache=False`` runs without a cache. Images that
+        failed for a fault of the file are remembered and skipped quickly next time.
+    ``decode_image(path, kind, preprocess, *, thumbnail_size=256, max_pixels=...)
+    -> DecodedImage(pixels, thumbnail, thumbnail_size, metadata, reduction)`` raises
+        ``DecodeError`` (``str`` = the reason; ``permanent``) or FileNotFoundError.
 
 Cache (``cache``)
     ``FeatureCache(path=None)``: ``thumbnail(path) -> bytes | None``,
