@@ -178,7 +178,9 @@ def plan_folders(folders: Iterable[tuple[str, ...]]) -> dict[tuple[str, ...], tu
     ``"Roof"`` and ``"roof"`` on a case-insensitive disk) get ``_2``... in sorted order.
     """
     mapping: dict[tuple[str, ...], tuple[str, ...]] = {(): ()}
-    used: dict[tuple[str, ...], set[str]] = {(): {name_key(MANIFEST_NAME)}}
+    used: dict[tuple[str, ...], set[str]] = {
+        (): {name_key(MANIFEST_NAME), name_key(JOURNAL_NAME)}
+    }
     prefixes = sorted({f[:i] for f in folders for i in range(1, len(f) + 1)})
     for prefix in prefixes:
         parent = mapping[prefix[:-1]]
@@ -367,7 +369,13 @@ class _Run:
         return folder
 
     def _export_item(self, item: ExportItem) -> None:
-        folder = self._folder(item)
+        try:
+            folder = self._folder(item)
+        except DestinationError as exc:
+            if exc.fatal:
+                raise
+            self._skip(item, str(exc))  # e.g. a file where the folder should be
+            return
         unit = make_unit(item.source, item.companions)
         if self._resume_moved(item, unit, folder):
             return

@@ -82,8 +82,10 @@ def safe_name(name: str, *, max_bytes: int = MAX_NAME_BYTES, suffix: str = "") -
     if len(ext.encode("utf-8")) > max_bytes // 2:
         stem, ext = text, ""  # an absurd "extension" is just part of the name
     room = max_bytes - len(ext.encode("utf-8")) - len(suffix.encode("utf-8"))
-    stem = _truncate_utf8(stem, max(room, 1)).rstrip(". ") or "_"
-    return f"{stem}{suffix}{ext}"
+    short = _truncate_utf8(stem, max(room, 1))
+    if short != stem:
+        short = short.rstrip(". ") or "_"  # a cut may leave a trailing dot or space
+    return f"{short}{suffix}{ext}"
 
 
 def collision_suffix(attempt: int) -> str:

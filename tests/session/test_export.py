@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from softclust_gui.session.export import (
@@ -133,6 +134,8 @@ def test_a_different_file_already_there_is_never_overwritten(tmp_path, flight):
         ("tab\there", "tab_here"),
         ("Été à Zürich ☀", "Été à Zürich ☀"),
         ("", "_"),
+        ("..", "_"),
+        ("a/../../etc", "a_.._.._etc"),
     ],
 )
 def test_cluster_names_become_portable_folder_names(tmp_path, make_images, cluster, folder):
@@ -315,3 +318,45 @@ def test_a_vanished_destination_stops_the_export(tmp_path, flight):
     assert "vanished" in report.stopped
     assert len(report.not_exported) == 3
     assert not dest.exists()
+
+
+def test_a_source_changed_during_its_copy_is_skipped(tmp_path, make_images):
+    (good,) = make_images(tmp_path / "src", ["later.jpg"])  # sorts after the big one
+    big = tmp_path / "live" / "growing.bin"
+    big.parent.mkdir()
+    big.write_bytes(np.random.default_rng(0).bytes(3 << 20))
+
+    grown = []
+
+    def progress(state):
+        if state.current == big and state.bytes_done > 0 and not grown:
+            grown.append(True)
+            with open(big, "ab") as handle:
+                handle.write(b"more")
+
+    report = export(
+        [ExportItem(big, ("F",)), ExportItem(good, ("F",))], tmp_path / "out", progress=progress
+    )
+    (skipped,) = report.not_exported
+    assert skipped.source == big and "changed while it was copied" in skipped.reason
+    assert sorted(p.name for p in (tmp_path / "out" / "F").iterdir()) == ["later.jpg"]
+
+
+def test_a_file_where_a_cluster_folder_should_be_skips_that_cluster(tmp_path, flight):
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "Roads").write_bytes(b"a file, not a folder")
+    items = [*items_for(flight[:1], ("Roads",)), *items_for(flight[1:2], ("Fields",))]
+    report = export(items, dest)
+    assert [r.source for r in report.exported] == [flight[1]]
+    (skipped,) = report.not_exported
+    assert skipped.source == flight[0] and "Roads" in skipped.reason
+    assert (dest / "Roads").read_bytes() == b"a file, not a folder"
+
+
+def test_stale_temporary_files_of_a_killed_run_are_removed(tmp_path, flight):
+    (tmp_path / "out" / "Fields").mkdir(parents=True)
+    stale = tmp_path / "out" / "Fields" / ".softclust-0123456789ab.part"
+    stale.write_bytes(b"half a photo")
+    report = export(items_for(flight), tmp_path / "out")
+    assert report.complete and not stale.exists()

@@ -104,3 +104,15 @@ def test_offload_command_copies_then_skips_and_refuses_a_dest_on_the_card(
     assert main(["offload", str(card_folder), str(card_folder / "copy")]) == 2
     assert "is on the card" in capsys.readouterr().err
     assert main(["offload", str(tmp_path / "nope"), str(tmp_path / "x")]) == 2
+
+
+def test_a_killed_offload_leaves_no_partial_file_after_the_next_run(tmp_path, card_folder):
+    local = tmp_path / "local" / "DCIM" / "100MEDIA"
+    local.mkdir(parents=True)
+    stale = local / ".softclust-00aa11bb22cc.part"
+    stale.write_bytes(b"the first half of DJI_0002.JPG")
+    report = offload(card_folder, tmp_path / "local")
+    assert report.complete and not stale.exists()
+    assert sorted(p.name for p in local.iterdir()) == [
+        "DJI_0001.DNG", "DJI_0001.JPG", "DJI_0002.JPG",
+    ]  # fmt: skip
