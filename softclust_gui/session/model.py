@@ -707,13 +707,13 @@ class Session:
             folder = tuple(self._nodes[n].name for n in chain)
             if flat and folder:
                 folder = folder[-1:]
+            path = self.tree_path(node_id)
             for image_id in state.images:
-                if image_id in self._excluded:
-                    continue
-                items.append(self._export_item(image_id, folder, node_id))
+                if image_id not in self._excluded:
+                    items.append(self._export_item(image_id, folder, node_id, path))
         return items
 
-    def _export_item(self, image_id: int, folder: tuple[str, ...], node_id: int) -> ExportItem:
+    def _export_item(self, image_id: int, folder: tuple[str, ...], node_id: int, path: str):
         entry = self.images[image_id]
         meta = entry.metadata
         gps = ""
@@ -726,7 +726,7 @@ class Session:
             entry.path,
             folder,
             cluster_name=self._nodes[node_id].name,
-            tree_path=self.tree_path(node_id),
+            tree_path=path,
             capture_time=str(meta.get("captured_at") or ""),
             gps=gps,
             companions=entry.companions,

@@ -70,11 +70,16 @@ def test_sort_exports_every_image_once_with_a_manifest(photos, tmp_path, capsys)
     assert exported_files(dest) == files
 
 
-def test_a_clean_sort_exits_0_and_flat_gives_one_level(photos, tmp_path, capsys):
+def test_a_clean_sort_exits_0_and_flat_gives_one_level(photos, tmp_path, capsys, source_guard):
+    raw = photos / "100MEDIA" / "IMG_00.DNG"
+    raw.write_bytes(b"raw sensor data" * 100)
+    source_guard.add(raw)
     dest = tmp_path / "flat"
     assert sort(os.fspath(photos), "--out", os.fspath(dest), "--clusters", "3", "--flat") == 0
     files = exported_files(dest)
     assert len(files) == 24
+    (image,) = [p for p in files if sha256(p) == sha256(photos / "100MEDIA" / "IMG_00.png")]
+    assert image.with_suffix(".DNG").read_bytes() == raw.read_bytes()
     assert {p.parent.parent for p in files} == {dest}
     assert len({p.parent for p in files}) == 3
     assert "Time: features" in capsys.readouterr().out
