@@ -176,7 +176,9 @@ class FeaturePipeline:
         self._share_cpu()
         run = _Run(self, records)
         run.look_up_cache()
-        if not self.cancel.is_set():
+        if self.cancel.is_set():
+            run.cancelled = run.cancelled or bool(run.todo)
+        else:
             run.compute()
         return run.result()
 
@@ -211,7 +213,8 @@ class _Run:
         self.last_report = now
         done = len(self.vectors) + len(self.skipped)
         elapsed = now - self.stage_started
-        rate = self.computed / elapsed if stage == "features" and elapsed > 0 else 0.0
+        computing = stage in ("features", "done") and elapsed > 0
+        rate = self.computed / elapsed if computing else 0.0
         left = len(self.records) - done
         eta = left / rate if rate > 0 else None
         self.p.on_progress(

@@ -186,3 +186,13 @@ def test_only_faults_of_the_file_are_remembered(flight):
     assert (again.computed, len(again.skipped)) == (12, 2)
     known = FeatureCache().failures(records)
     assert sorted(p.name for p in known) == ["DJI_0100.JPG", "DJI_0101.JPG"]
+
+
+def test_cancelled_before_the_start(flight):
+    cancel = threading.Event()
+    cancel.set()
+    records = scan_source(flight).images
+    result = _pipeline(cancel=cancel).run(records)
+    assert result.cancelled and result.computed == 0
+    assert result.features.shape == (0, result.extractor.dim)
+    assert len(result.pending) == 14 and len(result.skipped) == 0
