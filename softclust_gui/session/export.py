@@ -307,6 +307,7 @@ class _Run:
         for row in self.previous.values():
             self.by_source.setdefault(row["source"], []).append(row)
         self.journal = _Journal(dest / JOURNAL_NAME)
+        self.device: int | None = None
 
     def _previous_rows(self) -> dict[str, dict[str, str]]:
         rows = read_manifest(self.dest / MANIFEST_NAME) + read_manifest(
@@ -326,6 +327,7 @@ class _Run:
     def run(self) -> ExportReport:
         if not self.dry_run:
             _transfer.ensure_folder(self.dest)
+            self._check_same_device()
             # NOTE: two exports into the same folder at once would remove each other's
             # temporary files here; the app runs one export at a time.
             _transfer.remove_stale_temps(self.dest)
@@ -359,11 +361,26 @@ class _Run:
                         FileResult(path, None, Status.NOT_ATTEMPTED, reason, item=item)
                     )
 
+    def _check_same_device(self) -> None:
+        """Stop if the destination vanished or is now another disk (a drive unplugged)."""
+        try:
+            device = os.stat(self.dest).st_dev
+        except OSError:
+            device = None
+        if device is None or not self.dest.is_dir():
+            raise DestinationError(f"the destination {self.dest} vanished")
+        if self.device is None:
+            self.device = device
+        elif device != self.device:
+            raise DestinationError(
+                f"the destination {self.dest} is no longer on the same disk (was the drive "
+                "unplugged?); nothing more is written there"
+            )
+
     def _folder(self, item: ExportItem) -> Path:
         folder = self.dest.joinpath(*self.folders[item.folder])
         if not self.dry_run:
-            if not self.dest.is_dir():
-                raise DestinationError(f"the destination {self.dest} vanished")
+            self._check_same_device()
             _transfer.ensure_folder(folder)
             _transfer.remove_stale_temps(folder)
         return folder
@@ -473,6 +490,11 @@ class _Run:
             ) from exc
 
     def _write_manifest(self) -> None:
+        try:
+            self._check_same_device()
+        except DestinationError as exc:
+            self.report.manifest_error = str(exc)
+            return
         rows = {rel: row for rel, row in self.previous.items() if (self.dest / rel).exists()}
         for result in self.report.exported:
             row = _row(result, self.dest)

@@ -123,6 +123,8 @@ def offload(
             for unit in units:
                 if tick(unit.primary.source):
                     raise TransferCancelled
+                if not card.is_dir():  # stop rather than skip every file one by one
+                    raise DestinationError(f"the card {card} was removed")
                 _offload_unit(unit, folder, claims, report, tick)
                 state["files"] += len(unit.members)
     except TransferCancelled:

@@ -360,3 +360,20 @@ def test_stale_temporary_files_of_a_killed_run_are_removed(tmp_path, flight):
     stale.write_bytes(b"half a photo")
     report = export(items_for(flight), tmp_path / "out")
     assert report.complete and not stale.exists()
+
+
+def test_an_unplugged_drive_stops_the_export_instead_of_filling_the_mount_point(
+    tmp_path, flight, tmpfs
+):
+    dest = tmpfs(1 << 20)
+    copied_before = []
+
+    def progress(state):
+        if state.files_done == 2 and not copied_before:
+            copied_before.extend(p.name for p in (dest / "Fields").iterdir())
+            subprocess.run(["umount", "-l", os.fspath(dest)], check=True)
+
+    report = export(items_for(flight), dest, progress=progress)
+    assert "no longer on the same disk" in report.stopped
+    assert len(report.exported) == 2 and len(copied_before) == 2
+    assert list(dest.iterdir()) == []  # nothing written to the bare mount point

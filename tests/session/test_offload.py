@@ -116,3 +116,17 @@ def test_a_killed_offload_leaves_no_partial_file_after_the_next_run(tmp_path, ca
     assert sorted(p.name for p in local.iterdir()) == [
         "DJI_0001.DNG", "DJI_0001.JPG", "DJI_0002.JPG",
     ]  # fmt: skip
+
+
+def test_a_card_pulled_out_midway_stops_the_offload(tmp_path, make_images, source_guard):
+    card = tmp_path / "card"
+    paths = make_images(card, [f"DCIM/{i}.jpg" for i in range(4)])
+    source_guard.moved.update(paths)  # the "card" is gone at the end
+
+    def progress(state):
+        if state.files_done == 1 and card.exists():
+            card.rename(tmp_path / "pulled")
+
+    report = offload(card, tmp_path / "local", progress=progress)
+    assert "was removed" in report.stopped
+    assert len(report.exported) == 1 and len(report.not_exported) == 3
