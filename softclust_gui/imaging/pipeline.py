@@ -8,6 +8,7 @@ written to the cache in one transaction; cancelling keeps every finished batch.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -161,25 +162,32 @@ class FeaturePipeline:
         self.progress_interval = progress_interval
         self.model_threads = model_threads
 
-    def _share_cpu(self) -> None:
+    @contextlib.contextmanager
+    def _share_cpu(self):
         """On the CPU, leave cores to the decoders: measured 5.3 -> 8.3 images/s on 2 cores."""
         if self.extractor.device != "cpu" or not hasattr(self.extractor, "cpu_threads"):
+            yield
             return
+        before = self.extractor.cpu_threads
         cores = os.cpu_count() or 1
         self.extractor.cpu_threads = self.model_threads or max(1, cores // 2)
+        try:
+            yield
+        finally:
+            self.extractor.cpu_threads = before
 
     # -- the run ------------------------------------------------------------------------
 
     def run(self, records: Iterable[ImageRecord]) -> PipelineResult:
         """Process ``records``; see the class docstring. Never raises for a bad image."""
         records = list({record.path: record for record in records}.values())  # no duplicates
-        self._share_cpu()
         run = _Run(self, records)
-        run.look_up_cache()
-        if self.cancel.is_set():
-            run.cancelled = run.cancelled or bool(run.todo)
-        else:
-            run.compute()
+        with self._share_cpu():
+            run.look_up_cache()
+            if self.cancel.is_set():
+                run.cancelled = run.cancelled or bool(run.todo)
+            else:
+                run.compute()
         return run.result()
 
 
