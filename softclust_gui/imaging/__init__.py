@@ -2,7 +2,9 @@
 
 Nothing in this package ever writes next to the images or onto a card: the only file it
 writes is the cache in ``paths.cache_dir()`` (and downloaded weights in torch's hub cache).
-Importing it does not import torch; building a torch extractor does (seconds).
+Importing it does not import torch; building a torch extractor does (2-3 s cold), so a
+GUI builds it in a worker early, and can show cached thumbnails meanwhile through
+``FeatureCache().thumbnail(path)``.
 
 Scan (``scan``)
     ``scan_source(source, *, metadata=False, cancel=None, on_progress=None) -> ScanResult``
