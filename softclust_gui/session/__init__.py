@@ -13,8 +13,11 @@ Session (``model``)
     ``split(id, n_clusters=2)``, ``rename(id, name)``, ``merge(target, sources)``,
     ``move_images(images, target)``, ``new_cluster(parent, name=None) -> id``,
     ``exclude(images)``, ``include(images)``; ``undo()``, ``redo()``, ``can_undo``,
-    ``undo_label``. ``observers``: callables receiving each ``Change(kind, label,
-    added, removed, changed, images, exclusion)``. ``export_items(flat=False)``.
+    ``undo_label``. Off the GUI thread: ``fit_node(id, ...) -> FitResult`` (no change),
+    then ``apply_fit(result)`` on the GUI thread. ``observers``: callables receiving
+    each ``Change(kind, label, added, removed, changed, images, exclusion)``.
+    ``set_features(array)`` / ``set_features_for(paths, array)``,
+    ``representative(id)``, ``export_items(flat=False)``, ``save_error``.
     Bad edits raise ``SessionError`` (a ValueError) and change nothing.
 
 Saving (``store``)
@@ -41,6 +44,7 @@ from softclust_gui.session.model import (
     ROOT,
     Change,
     ClusterSettings,
+    FitResult,
     ImageEntry,
     NodeState,
     Session,
@@ -65,6 +69,7 @@ __all__ = [
     "ExportItem",
     "ExportReport",
     "FileResult",
+    "FitResult",
     "ImageEntry",
     "NodeState",
     "Session",

@@ -175,6 +175,45 @@ class Session:
             )
         self.features = array
 
+    def set_features_for(self, paths: Sequence[Path], features) -> None:
+        """Attach features given in another order, matched to the images by path.
+
+        Parameters
+        ----------
+        paths : sequence of Path
+            The image of each row of ``features`` (e.g. a pipeline result's images).
+        features : array, shape (len(paths), d)
+
+        Raises ``SessionError`` naming up to five session images that have no row.
+        """
+        array = np.asarray(features, dtype=np.float32)
+        if array.ndim != 2 or array.shape[0] != len(paths):
+            raise SessionError(
+                f"features must have one row per path: {len(paths)} paths, shape {array.shape}"
+            )
+        row_of = {Path(p): i for i, p in enumerate(paths)}
+        missing = [e.path for e in self.images if e.path not in row_of]
+        if missing:
+            raise SessionError(
+                f"{len(missing)} images of the session have no features, e.g. "
+                f"{', '.join(map(str, missing[:5]))}; compute features for every image first"
+            )
+        self.features = array[[row_of[e.path] for e in self.images]]
+
+    def representative(self, node_id: int) -> int | None:
+        """The image closest to the mean of the node's images (its thumbnail), or None.
+
+        Without features, the node's first image.
+        """
+        members = self.images_of(node_id)
+        if not members:
+            return None
+        if self.features is None:
+            return members[0]
+        vectors = self.features[members]
+        distances = ((vectors - vectors.mean(axis=0)) ** 2).sum(axis=1)
+        return members[int(np.argmin(distances))]
+
     def node(self, node_id: int) -> NodeState:
         """The stored state of a node; raises ``SessionError`` for an unknown id."""
         try:

@@ -255,3 +255,23 @@ def test_a_fit_from_a_worker_applies_only_if_the_node_did_not_change(clustered):
     fresh = clustered.fit_node(left, n_clusters=2)
     change = clustered.apply_fit(fresh)
     assert clustered.count(left) == 2 * PER_BLOB + 1 and change.removed
+
+
+def test_features_are_matched_by_path_and_missing_ones_are_named(blob_features):
+    session = make_session(blob_features)
+    order = np.random.default_rng(1).permutation(len(blob_features))
+    shuffled_paths = [session.images[i].path for i in order]
+    session.set_features_for(shuffled_paths, blob_features[order])
+    assert np.allclose(session.features, blob_features)
+    with pytest.raises(SessionError, match=r"1 images of the session have no features, e\.g\."):
+        session.set_features_for(shuffled_paths[1:], blob_features[order][1:])
+
+
+def test_the_representative_is_the_image_nearest_the_centre(clustered):
+    leaf = clustered.leaves()[0]
+    members = clustered.images_of(leaf)
+    best = clustered.representative(leaf)
+    centre = clustered.features[members].mean(axis=0)
+    distances = {i: float(((clustered.features[i] - centre) ** 2).sum()) for i in members}
+    assert distances[best] == min(distances.values())
+    assert clustered.representative(clustered.new_cluster()) is None
