@@ -308,6 +308,7 @@ class _Run:
             self.by_source.setdefault(row["source"], []).append(row)
         self.journal = _Journal(dest / JOURNAL_NAME)
         self.device: int | None = None
+        self.prepared: set[Path] = set()  # folders created and cleaned in this run
 
     def _previous_rows(self) -> dict[str, dict[str, str]]:
         rows = read_manifest(self.dest / MANIFEST_NAME) + read_manifest(
@@ -381,8 +382,10 @@ class _Run:
         folder = self.dest.joinpath(*self.folders[item.folder])
         if not self.dry_run:
             self._check_same_device()
-            _transfer.ensure_folder(folder)
-            _transfer.remove_stale_temps(folder)
+            if folder not in self.prepared:
+                _transfer.ensure_folder(folder)
+                _transfer.remove_stale_temps(folder)
+                self.prepared.add(folder)
         return folder
 
     def _export_item(self, item: ExportItem) -> None:

@@ -92,6 +92,9 @@ def offload(
     card, dest = Path(card), Path(dest)
     if not card.is_dir():
         raise FileNotFoundError(f"cannot offload {card}: it is not a folder (was it removed?)")
+    inside = os.path.realpath(dest) + os.sep
+    if inside.startswith(os.path.realpath(card).rstrip(os.sep) + os.sep):
+        raise ValueError(f"cannot offload {card} into {dest}: the target is on the card itself")
     report = ExportReport(dest=dest, dry_run=False, action="Offload")
     plan = _units_by_folder(card)
     members = [m for _, units in plan for u in units for m in u.members]

@@ -87,9 +87,12 @@ def test_offload_onto_a_full_disk_stops_and_names_what_was_not_copied(
     assert not [p for p in dest.rglob("*.part")]
 
 
-def test_offload_of_a_missing_card_says_so(tmp_path):
+def test_offload_of_a_missing_card_or_onto_the_card_says_so(tmp_path, card_folder):
     with pytest.raises(FileNotFoundError, match="it is not a folder"):
         offload(tmp_path / "gone", tmp_path / "local")
+    with pytest.raises(ValueError, match="the target is on the card itself"):
+        offload(card_folder, card_folder / "backup")
+    assert not (card_folder / "backup").exists()
 
 
 def test_offload_command_copies_then_skips_and_refuses_a_dest_on_the_card(
