@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     window = MainWindow()
     window.show()
+    logger.info("window shown")  # the packaging smoke test times the start up to here
     heartbeat = _quit_on_signals(app)
     if args.folder is not None:
         window.open_folder(args.folder)

@@ -1,11 +1,15 @@
-"""The first screen: a drop zone for folders and cards, "Open folder..." and recent folders."""
+"""The first screen: a drop zone, "Open folder...", detected cards, recent folders, a sample.
+
+Cards are found by themselves: a timer (and a file-system watcher on the mount roots, where
+there are any) looks for mounted volumes holding DCIM/ in a worker every few seconds.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QFileSystemWatcher, QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QFrame,
@@ -19,8 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from softclust_gui.imaging import CardVolume, find_card_volumes
+from softclust_gui.ui.workers import Worker, WorkerContext, start
+
 logger = logging.getLogger(__name__)
 
+CARD_POLL_MS = 3000
 DROP_PROMPT = "Drop a folder or a card here"
 
 
@@ -105,11 +113,89 @@ class DropZone(QFrame):
         painter.drawRoundedRect(rect, 14, 14)
 
 
+def _find_cards(context: WorkerContext, mount_roots: list[Path] | None) -> list[CardVolume]:
+    return find_card_volumes(mount_roots)
+
+
+class CardWatcher(QObject):
+    """Emits ``cards_changed(list[CardVolume])`` when a card is plugged in or removed."""
+
+    cards_changed = Signal(list)
+
+    def __init__(self, mount_roots: list[Path] | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.mount_roots = mount_roots
+        self.cards: list[CardVolume] = []
+        self._worker: Worker | None = None
+        self.timer = QTimer(self)
+        self.timer.setObjectName("cardPoll")
+        self.timer.setInterval(CARD_POLL_MS)
+        self.timer.timeout.connect(self.refresh)
+        self.watcher = QFileSystemWatcher(self)
+        self.watcher.directoryChanged.connect(self.refresh)
+
+    def start(self) -> None:
+        roots = self.mount_roots
+        if roots is None:
+            from softclust_gui.imaging.scan import default_mount_roots
+
+            roots = default_mount_roots()
+        existing = [str(r) for r in roots if Path(r).is_dir()]
+        if existing:
+            self.watcher.addPaths(existing)
+        self.timer.start()
+        self.refresh()
+
+    def stop(self) -> None:
+        self.timer.stop()
+        if self._worker is not None:
+            self._worker.cancel()
+
+    def refresh(self) -> None:
+        if self._worker is not None:
+            return
+        worker = Worker(_find_cards, self.mount_roots)
+        worker.signals.result.connect(self._found)
+        worker.signals.finished.connect(self._done)
+        self._worker = worker
+        start(worker)
+
+    def _done(self) -> None:
+        self._worker = None
+
+    def _found(self, cards: list[CardVolume]) -> None:
+        if cards != self.cards:
+            logger.info("cards found: %s", [str(c.root) for c in cards])
+            self.cards = cards
+            self.cards_changed.emit(cards)
+
+
+class CardRow(QFrame):
+    """One detected card: its name and what can be done with it."""
+
+    def __init__(self, card: CardVolume, parent=None) -> None:
+        super().__init__(parent)
+        self.card = card
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.label = QLabel(f"<b>Card {card.label}</b><br>{card.root}", self)
+        self.sort_button = QPushButton("Sort this card", self)
+        self.offload_button = QPushButton("Offload this card first...", self)
+        self.offload_button.setToolTip(
+            "Copy the whole card to a folder, checked, then sort the copy"
+        )
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.sort_button)
+        layout.addWidget(self.offload_button)
+
+
 class StartScreen(QWidget):
-    """Drop zone, "Open folder..." and the recent folders."""
+    """Drop zone, "Open folder...", cards, "Try the sample flight" and the recent folders."""
 
     folder_chosen = Signal(Path)
     open_requested = Signal()
+    sample_requested = Signal()
+    offload_requested = Signal(Path)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -119,6 +205,14 @@ class StartScreen(QWidget):
         self.open_button = QPushButton("Open folder...", self)
         self.open_button.setDefault(True)
         self.open_button.clicked.connect(self.open_requested)
+        self.sample_button = QPushButton("Try the sample flight", self)
+        self.sample_button.setToolTip("Sort a small set of photos that comes with the app")
+        self.sample_button.clicked.connect(self.sample_requested)
+
+        self.cards_box = QVBoxLayout()
+        self.card_rows: list[CardRow] = []
+        self.card_watcher = CardWatcher(parent=self)
+        self.card_watcher.cards_changed.connect(self.set_cards)
 
         self.recent_title = QLabel("Recent", self)
         font = self.recent_title.font()
@@ -127,6 +221,7 @@ class StartScreen(QWidget):
         self.recent_list = QListWidget(self)
         self.recent_list.setObjectName("recentList")
         self.recent_list.itemActivated.connect(self._open_recent)
+        self.recent_list.setToolTip("Opening a folder again resumes its saved sorting")
         self.recent_empty = QLabel("No recent folders yet.", self)
         self.recent_empty.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
@@ -138,6 +233,7 @@ class StartScreen(QWidget):
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.open_button)
+        buttons.addWidget(self.sample_button)
         buttons.addStretch(1)
 
         side = QVBoxLayout()
@@ -147,6 +243,7 @@ class StartScreen(QWidget):
 
         main = QVBoxLayout()
         main.addWidget(self.drop_zone, 1)
+        main.addLayout(self.cards_box)
         main.addLayout(buttons)
         main.addWidget(self.message)
 
@@ -162,6 +259,22 @@ class StartScreen(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, str(folder))
             self.recent_list.addItem(item)
         self.recent_empty.setVisible(not folders)
+
+    def set_cards(self, cards: list[CardVolume]) -> None:
+        for row in self.card_rows:
+            self.cards_box.removeWidget(row)
+            row.deleteLater()
+        self.card_rows = []
+        for card in cards:
+            row = CardRow(card, self)
+            row.sort_button.clicked.connect(
+                lambda _=False, p=card.root: self.folder_chosen.emit(p)
+            )
+            row.offload_button.clicked.connect(
+                lambda _=False, p=card.root: self.offload_requested.emit(p)
+            )
+            self.cards_box.addWidget(row)
+            self.card_rows.append(row)
 
     def show_message(self, text: str) -> None:
         self.message.setText(text)

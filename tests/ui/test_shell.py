@@ -60,9 +60,17 @@ def test_menus_and_disabled_undo_redo(window):
     titles = [action.text() for action in window.menuBar().actions()]
     assert titles == ["&File", "&Edit", "&View", "&Help"]
     file_actions = [a.text() for a in window.file_menu.actions() if not a.isSeparator()]
-    assert file_actions == ["&Open folder...", "&Quit"]
+    assert file_actions == ["&Open folder...", "&Export...", "&Quit"]
+    assert not window.export_action.isEnabled()  # nothing to export before a sorting
     assert not window.undo_action.isEnabled()
     assert not window.redo_action.isEnabled()
+    # Every edit waits for a sorted session.
+    edits = [a for a in window.edit_menu.actions() if not a.isSeparator()]
+    assert len(edits) == 9
+    assert not any(a.isEnabled() for a in edits)
+    shortcuts = {a.text(): a.shortcut().toString() for a in edits}
+    assert shortcuts["&Rename cluster"] == "F2"
+    assert window.redo_action.shortcuts()[0].toString() == "Ctrl+Shift+Z"
 
 
 def test_status_bar_and_about_name_the_device(window):
@@ -79,16 +87,27 @@ def test_status_bar_and_about_name_the_device(window):
 
 
 def test_dropping_a_folder_counts_its_images(window, qtbot, tmp_path):
-    _write_photos(
-        tmp_path,
-        ["DCIM/100MEDIA/DJI_0001.JPG", "DCIM/100MEDIA/DJI_0002.jpg", "b/x.png", "c.tif"],
-    )
-    (tmp_path / "DCIM/100MEDIA/DJI_0001.SRT").write_text("subtitles")
+    _write_photos(tmp_path, ["a/one.jpg", "a/two.JPG", "b/x.png", "c.tif"])
+    (tmp_path / "a/one.SRT").write_text("subtitles")
     (tmp_path / ".hidden.jpg").write_bytes(b"")
     with qtbot.waitSignal(window.folder_counted, timeout=10_000) as blocker:
         _drop(window.start_screen.drop_zone, tmp_path)
     assert blocker.args == [tmp_path, 4]
     assert "4 image files" in window.start_screen.message.text()
+    # The processing page shows the images found, before any feature exists.
+    assert window.pages.currentWidget() is window.processing
+    assert window.processing.grid.model.rowCount() == 4
+    with qtbot.waitSignal(window.sorted_ready, timeout=60_000):
+        window.job.change_settings(window.job.with_settings(model="colour-texture"))
+
+
+def test_a_card_counts_only_its_dcim_folder(window, qtbot, tmp_path):
+    _write_photos(tmp_path, ["DCIM/100MEDIA/DJI_0001.JPG", "DCIM/100MEDIA/DJI_0002.jpg"])
+    _write_photos(tmp_path, ["MISC/other.jpg"])
+    with qtbot.waitSignal(window.folder_counted, timeout=10_000) as blocker:
+        window.open_folder(tmp_path)
+    assert blocker.args == [tmp_path, 2]
+    qtbot.waitUntil(lambda: not window.job.busy, timeout=60_000)
     # The folder is remembered in Recent, and the list survives a new window.
     assert recent.load_recent() == [tmp_path.resolve()]
     assert window.start_screen.recent_list.count() == 1
@@ -107,7 +126,8 @@ def test_opening_a_missing_folder_says_so(window, tmp_path):
 
 
 def test_empty_folder_suggests_what_to_choose(window, qtbot, tmp_path):
-    with qtbot.waitSignal(window.folder_counted, timeout=10_000) as blocker:
+    with qtbot.waitSignal(window.job_stopped, timeout=10_000) as blocker:
         window.open_folder(tmp_path)
-    assert blocker.args[1] == 0
+    assert "No images were found" in blocker.args[0]
     assert "Choose a folder that holds photos" in window.start_screen.message.text()
+    assert window.pages.currentWidget() is window.start_screen
