@@ -4,8 +4,12 @@ Public API: :class:`HypersurfaceClustering` (a scikit-learn estimator), the
 :class:`TreeNode` records of its fitted ``tree_``, progress reports
 (:class:`FitProgress`, :class:`FitCancelled`), and the criterion extension point
 (:class:`ClusterCriterion`, :class:`CompactCriterion`, :class:`ConnectedCriterion`).
+K clusters at once: :class:`SoftmaxClustering` and :func:`refine_kway`; the split test
+behind automatic K: :func:`assess_split`.
 """
 
+from ._auto_k import SplitTest, assess_split
+from ._kway import KWayResult, KWaySurface, SoftmaxClustering, refine_kway
 from .criteria import ClusterCriterion, CompactCriterion, ConnectedCriterion, NodeData
 from .estimator import HypersurfaceClustering
 from .progress import FitCancelled, FitProgress
@@ -19,9 +23,15 @@ __all__ = [
     "FitCancelled",
     "FitProgress",
     "HypersurfaceClustering",
+    "KWayResult",
+    "KWaySurface",
     "NodeData",
+    "SoftmaxClustering",
     "SplitResult",
     "SplitSettings",
+    "SplitTest",
     "TreeNode",
+    "assess_split",
+    "refine_kway",
     "split_node",
 ]

@@ -1,0 +1,76 @@
+"""The split test behind n_clusters="auto": one blob stays whole, separated blobs split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from softclust_gui.engine._auto_k import MIN_FOLD, assess_split, split_ratio
+
+
+def _blobs(rng, centres, n, d):
+    return np.vstack([rng.normal(size=(n, d)) + c for c in centres])
+
+
+def test_split_ratio_matches_the_reference_laws():
+    rng = np.random.default_rng(0)
+    assert split_ratio(rng.random(50_000)) == pytest.approx(0.25, abs=0.01)
+    assert split_ratio(rng.normal(size=50_000)) == pytest.approx(1 - 2 / np.pi, abs=0.01)
+    two_points = split_ratio(np.r_[np.zeros(50), np.ones(50)])
+    assert two_points == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(split_ratio(np.full(20, 3.0)))
+
+
+@pytest.mark.parametrize(("n", "d"), [(400, 2), (300, 128), (4000, 16)])
+def test_one_gaussian_blob_is_not_split(n, d):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(n, d))
+    side = X[:, 0] + X[:, 1] > 0  # the cut a 2-means would make, in any direction
+    result = assess_split(X, side)
+    assert not result.accepted and result.p_value > 0.01
+    assert result.n_tested == min(n // 2, 4096)
+
+
+def test_one_uniform_square_is_not_split():
+    # A flat (non-Gaussian) cluster: Gaussianity tests split it, a unimodality test not.
+    X = np.random.default_rng(2).random((3000, 2))
+    assert not assess_split(X, X[:, 0] > 0.5).accepted
+
+
+@pytest.mark.parametrize("d", [2, 128])
+def test_two_separated_blobs_are_split(d):
+    rng = np.random.default_rng(3)
+    centres = np.zeros((2, d))
+    centres[1, 0] = 6.0
+    X = _blobs(rng, centres, 150, d)
+    result = assess_split(X, X[:, 0] > 3.0)
+    assert result.accepted and result.p_value < 1e-6 and result.ratio < 0.15
+
+
+def test_a_split_off_outlier_is_not_confirmed():
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(size=(300, 5)), [[40.0, 0, 0, 0, 0]]])
+    side = np.zeros(len(X), dtype=bool)
+    side[-1] = True
+    assert not assess_split(X, side).accepted
+
+
+def test_small_nodes_and_duplicates_are_handled():
+    tiny = np.array([[0.0, 0.0]] * 5 + [[10.0, 10.0]] * 5)
+    small = assess_split(tiny, np.arange(10) >= 5)
+    assert not small.accepted and "too few" in small.reason and small.n_tested < MIN_FOLD
+    # Many exact duplicates in two far places: two modes.
+    duplicated = np.array([[0.0, 0.0]] * 100 + [[10.0, 10.0]] * 100)
+    assert assess_split(duplicated, np.arange(200) >= 100).accepted
+    # All points identical along the split: nothing to test, no split.
+    same = np.ones((100, 3))
+    assert not assess_split(same, np.arange(100) % 2 == 0).accepted
+
+
+def test_the_test_is_deterministic_and_checks_its_input():
+    rng = np.random.default_rng(5)
+    X = _blobs(rng, [[0, 0], [3.5, 0]], 200, 2)
+    side = X[:, 0] > 1.75
+    assert assess_split(X, side, random_state=7) == assess_split(X, side, random_state=7)
+    with pytest.raises(ValueError, match=r"side has 399 entries but x has 400 points"):
+        assess_split(X, side[:-1])
