@@ -122,7 +122,7 @@ def ensure_folder(folder: Path) -> None:
         raise _dest_error("create folder", folder, exc) from exc
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     # Makes a rename durable on POSIX; Windows cannot open a folder this way.
     if os.name == "nt":
         return
@@ -201,6 +201,7 @@ def copy_verified(
     source: Path,
     target: Path,
     on_bytes: Callable[[int], bool | None] | None = None,
+    sync_folder: bool = True,
 ) -> Fingerprint:
     """Copy ``source`` to the new file ``target``, verified, timestamps kept.
 
@@ -213,6 +214,9 @@ def copy_verified(
         name is taken by then: nothing is ever overwritten.
     on_bytes : callable, optional
         Called with the number of bytes just copied; returning True cancels.
+    sync_folder : bool
+        Also flush the folder so the new name itself survives a power cut; needed before
+        a source is deleted. Without it call ``sync_folder`` once per folder at the end.
 
     Returns
     -------
@@ -252,7 +256,8 @@ def copy_verified(
         except OSError as exc:
             raise _dest_error("write", target, exc) from exc
         placed = True
-        _fsync_folder(target.parent)
+        if sync_folder:
+            fsync_folder(target.parent)
         return copied
     finally:
         if not placed:

@@ -237,10 +237,15 @@ def read_manifest(path: Path) -> list[dict[str, str]]:
 
 
 class _Journal:
-    """Appends one CSV row per finished file and flushes it to the device at once."""
+    """Appends one CSV row per finished file; with ``durable``, flushed to the device.
 
-    def __init__(self, path: Path):
+    A copy needs no durable journal (a rerun finds its files by hash); a move does, since
+    its sources are gone once moved.
+    """
+
+    def __init__(self, path: Path, durable: bool):
         self.path = path
+        self.durable = durable
         self.handle = None
 
     def append(self, row: dict[str, str]) -> None:
@@ -254,7 +259,8 @@ class _Journal:
                 self.handle.write("\r\n")
         csv.writer(self.handle).writerow([row[c] for c in MANIFEST_COLUMNS])
         self.handle.flush()
-        os.fsync(self.handle.fileno())
+        if self.durable:
+            os.fsync(self.handle.fileno())
 
     def close(self) -> None:
         if self.handle is not None:
@@ -306,7 +312,7 @@ class _Run:
         self.by_source: dict[str, list[dict[str, str]]] = {}
         for row in self.previous.values():
             self.by_source.setdefault(row["source"], []).append(row)
-        self.journal = _Journal(dest / JOURNAL_NAME)
+        self.journal = _Journal(dest / JOURNAL_NAME, durable=move)
         self.device: int | None = None
         self.prepared: set[Path] = set()  # folders created and cleaned in this run
 
@@ -349,6 +355,8 @@ class _Run:
                 self._not_attempted(self.items[index:], str(exc))
                 break
         self.journal.close()
+        for folder in self.prepared:
+            _transfer.fsync_folder(folder)
         if not self.dry_run:
             self._write_manifest()
         return self.report
@@ -474,8 +482,9 @@ class _Run:
 
     def _copy(self, source: Path, target: Path):
         try:
+            # A move deletes the source next: its copy's name must be on the disk first.
             return _transfer.copy_verified(
-                source, target, on_bytes=lambda n: self._tick(source, n)
+                source, target, lambda n: self._tick(source, n), sync_folder=self.move
             )
         except FileExistsError as exc:
             # Something else wrote that name after it was chosen: never overwrite.
