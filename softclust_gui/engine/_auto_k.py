@@ -201,3 +201,33 @@ def _as_array(x) -> np.ndarray:
     if x.ndim != 2:
         raise ValueError(f"x must be a 2-D array (m, d); got shape {x.shape}.")
     return x
+
+
+class SplitAcceptance:
+    """The stopping test as the tree-growth loop calls it; keeps every outcome.
+
+    Parameters
+    ----------
+    alpha : float, default=1e-3
+    seed : int, default=0
+        Node ``i`` draws its folds with seed ``seed + i``, so a fit is repeatable.
+
+    Attributes
+    ----------
+    results : dict of int to SplitTest
+        The outcome for every node whose candidate split was tested.
+    """
+
+    def __init__(self, alpha: float = ALPHA, seed: int = 0):
+        self.alpha = alpha
+        self.seed = seed
+        self.results: dict[int, SplitTest] = {}
+
+    def __call__(self, node_id: int, node, split) -> bool:
+        """True when the data of ``node`` (a NodeData) supports ``split``."""
+        result = assess_split(
+            node.z, split.side, alpha=self.alpha, random_state=self.seed + node_id
+        )
+        self.results[node_id] = result
+        logger.debug("node %d (%d points): %s", node_id, len(node), result.reason)
+        return result.accepted

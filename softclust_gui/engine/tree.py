@@ -63,11 +63,15 @@ def grow_tree(
     generator: torch.Generator,
     rng: np.random.RandomState,
     reporter,
+    accept=None,
 ) -> list[TreeNode]:
     """Split ``source`` (n, d) into ``n_clusters`` leaves; returns the nodes, root first.
 
     Leaves are labelled 0..K-1 in depth-first order, child 0 first.
     Raises ValueError when fewer clusters can be formed (too few distinct points).
+    ``accept(node_id, node_data, split) -> bool``, when given, is a stopping test: a leaf
+    whose candidate split it rejects stays whole, and growth ends without error when no
+    leaf is left to split (``n_clusters`` is then an upper bound).
     """
     n = len(source)
     root_data = NodeData.from_members(source, np.arange(n, dtype=np.int64))
@@ -88,8 +92,19 @@ def grow_tree(
 
     while _n_leaves(nodes) < n_clusters:
         leaf, split = _next_split(
-            nodes, data, candidates, unsplittable, criterion, settings, generator, rng, reporter
+            nodes,
+            data,
+            candidates,
+            unsplittable,
+            criterion,
+            settings,
+            generator,
+            rng,
+            reporter,
+            accept,
         )
+        if leaf is None and accept is not None:
+            break
         if leaf is None:
             raise ValueError(
                 f"only {_n_leaves(nodes)} clusters could be formed, fewer than "
@@ -110,14 +125,14 @@ def _n_leaves(nodes) -> int:
 
 
 def _next_split(
-    nodes, data, candidates, unsplittable, criterion, settings, generator, rng, reporter
+    nodes, data, candidates, unsplittable, criterion, settings, generator, rng, reporter, accept
 ):
     """The leaf to split next and its split, or (None, None) when none can be split."""
 
     def candidate(leaf):
         if leaf not in candidates:
             candidates[leaf] = _split_leaf(
-                leaf, nodes, data, criterion, settings, generator, rng, reporter
+                leaf, nodes, data, criterion, settings, generator, rng, reporter, accept
             )
         if candidates[leaf] is None:
             unsplittable.add(leaf)
@@ -142,7 +157,7 @@ def _next_split(
     return None, None
 
 
-def _split_leaf(leaf, nodes, data, criterion, settings, generator, rng, reporter):
+def _split_leaf(leaf, nodes, data, criterion, settings, generator, rng, reporter, accept):
     node = nodes[leaf]
     if leaf not in data:
         data[leaf] = NodeData.from_members(data[0].source, node.members)
@@ -165,6 +180,8 @@ def _split_leaf(leaf, nodes, data, criterion, settings, generator, rng, reporter
         logger.warning(
             "node %d (%d points): every restart put all points on one side", leaf, node.size
         )
+    elif accept is not None and not accept(leaf, node_data, split):
+        return None
     return split
 
 
