@@ -49,11 +49,13 @@ class NodeData:
 
     @classmethod
     def from_members(cls, source: torch.Tensor, members: np.ndarray) -> NodeData:
-        whole = len(members) == len(source)
-        x = source if whole else source[torch.from_numpy(members).to(source.device)]
-        offset = x.mean(0)
-        z = x - offset
-        scale = float(z.pow(2).mean().sqrt())
+        if len(members) == len(source):
+            z = source.clone()
+        else:
+            z = source[torch.from_numpy(members).to(source.device)]
+        offset = z.mean(0)
+        z -= offset
+        scale = float(torch.linalg.vector_norm(z)) / max(1, z.numel()) ** 0.5
         if scale > 0:
             z /= scale
         return cls(source, members, z, offset, scale)
@@ -100,6 +102,10 @@ class ClusterCriterion:
         ``index`` (a tensor of node positions) restricts the term to a mini-batch.
         """
         raise NotImplementedError
+
+    def soft_criterion(self, node: NodeData, a: torch.Tensor, index=None) -> torch.Tensor:
+        """The softened criterion of a split: term(a) + term(1 - a) (override to fuse)."""
+        return self.term(node, a, index) + self.term(node, 1.0 - a, index)
 
     def prepare(self, node: NodeData, n_neighbors: int) -> None:
         """Build any per-node state (kept in ``node.cache``) before the node is split."""
@@ -189,18 +195,35 @@ class CompactCriterion(ClusterCriterion):
             value = value * (len(node) / len(index))
         return value
 
+    def loss_scale(self, node):
+        value = 2.0 * node.scale**2 * node.z.numel()  # z has unit mean square
+        return value if value > 0 else 1.0
+
+    def soft_criterion(self, node, a, index=None):
+        # Both terms from one weighted sum: the other side's sum is the total minus it.
+        if index is not None or type(self).term is not CompactCriterion.term:
+            return super().soft_criterion(node, a, index)
+        sq, total = _squared_norms(node), _total(node)
+        weighted = a @ node.z
+        rest = total - weighted
+        count = a.sum()
+        between = weighted @ weighted / count.clamp_min(1e-12)
+        between = between + rest @ rest / (len(node) - count).clamp_min(1e-12)
+        return 2.0 * node.scale**2 * (sq.sum() - between)
+
     def hard_terms(self, node, side):
         # In float64 from float32 products; the node's points are centred and scaled,
         # so the sum of squares minus the squared sum keeps ~6 significant digits.
         sq = _squared_norms(node).double()
+        sum1 = (side.to(node.z.dtype) @ node.z).double()
+        sums = {True: sum1, False: _total(node).double() - sum1}
         terms = []
-        for mask in (~side, side):
+        for mask, flag in ((~side, False), (side, True)):
             count = int(mask.sum())
             if count == 0:
                 terms.append(0.0)
                 continue
-            total = mask.to(node.z.dtype) @ node.z
-            sse = float(sq[mask].sum()) - float(total.double() @ total.double()) / count
+            sse = float(sq @ mask.double()) - float(sums[flag] @ sums[flag]) / count
             terms.append(2.0 * node.scale**2 * max(sse, 0.0))
         return terms[0], terms[1]
 
@@ -289,6 +312,12 @@ def _batch_cut_term(graph: Graph, a: torch.Tensor, index: torch.Tensor) -> torch
     return cut / (degree * a).sum().clamp_min(1e-12)
 
 
+def _total(node: NodeData) -> torch.Tensor:
+    if "total" not in node.cache:
+        node.cache["total"] = node.z.sum(0)
+    return node.cache["total"]
+
+
 def _squared_norms(node: NodeData) -> torch.Tensor:
     if "sq" not in node.cache:
         node.cache["sq"] = node.z.pow(2).sum(1)
@@ -306,13 +335,14 @@ def two_means_start(z: torch.Tensor, restart: int, rng: np.random.RandomState, s
     side : np.ndarray of bool, shape (m,)
     """
     side = z @ _principal_direction(z, rng) > 0 if restart == 0 else _plus_plus_side(z, rng)
+    total = z.sum(0)
     for _ in range(steps):
         n1 = int(side.sum())
         if n1 == 0 or n1 == len(z):
             break
-        s = side.to(z.dtype)
-        c1 = (s @ z) / n1
-        c0 = ((1.0 - s) @ z) / (len(z) - n1)
+        sum1 = side.to(z.dtype) @ z
+        c1 = sum1 / n1
+        c0 = (total - sum1) / (len(z) - n1)
         new = z @ (c1 - c0) > 0.5 * (c1 @ c1 - c0 @ c0)
         if torch.equal(new, side):
             break
@@ -320,7 +350,7 @@ def two_means_start(z: torch.Tensor, restart: int, rng: np.random.RandomState, s
     return side.cpu().numpy()
 
 
-def _principal_direction(z: torch.Tensor, rng, iterations: int = 10) -> torch.Tensor:
+def _principal_direction(z: torch.Tensor, rng, iterations: int = 4) -> torch.Tensor:
     v = torch.from_numpy(rng.standard_normal(z.shape[1])).to(z)
     for _ in range(iterations):
         new = z.T @ (z @ v)

@@ -53,10 +53,11 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
     max_epochs : int, default=100
         Upper limit of refinement epochs per start; refinement stops earlier when the
         loss has not improved by a relative ``tol`` for 10 epochs, or when no point has
-        changed side for 5 epochs (full batches).
+        changed side for 3 epochs (full batches).
     tol : float, default=1e-4
-    n_restarts : int, default=2
-        Starts per split; the best by the hard criterion is kept. Start 0 is the
+    n_restarts : int, default=1
+        Starts per split; the best by the hard criterion is kept (a start that puts
+        every point on one side is replaced by another, up to 3 more). Start 0 is the
         principal direction (compact) or the spectral cut (connected); later starts
         are 2-means from k-means++ seeds (for "connected", start 1 is the principal
         direction).
@@ -129,7 +130,7 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
         learning_rate=0.02,
         max_epochs=100,
         tol=1e-4,
-        n_restarts=2,
+        n_restarts=1,
         batch_size=None,
         n_neighbors=10,
         device="auto",

@@ -25,10 +25,14 @@ from .surfaces import NodeSurface, make_net, set_hyperplane
 logger = logging.getLogger(__name__)
 
 _PATIENCE = 10  # epochs without improvement before a refinement stops
-_STILL = 5  # full-batch epochs without any point changing side before it stops
+_STILL = 3  # full-batch epochs without any point changing side before it stops
 _FIT_LR = 0.05  # fitting a start is supervised and well posed: a brisk rate is safe
-_FIT_AGREEMENT = 0.98  # a start hyperplane this close to the start needs no fitting
+_FIT_AGREEMENT = 0.995  # a start hyperplane this close to the start needs no fitting
+_FIT_DONE = 0.9995  # fitting a start stops at this agreement with it
+_FIT_EPOCHS = 1500  # ... or after this many epochs
+_FIT_PATIENCE = 150  # ... or after this many epochs without a better agreement
 _LOGIT_CLAMP = 30.0
+_EXTRA_TRIES = 3  # more starts when all restarts put every point on one side
 _MARGIN = 3.0  # start surfaces: median |logit| of the points, sigmoid(3) = 0.95
 
 
@@ -42,7 +46,7 @@ class SplitSettings:
     learning_rate: float = 0.02
     max_epochs: int = 100
     tol: float = 1e-4
-    n_restarts: int = 2
+    n_restarts: int = 1
     batch_size: int | None = None
     n_neighbors: int = 10
 
@@ -97,7 +101,9 @@ def split_node(
     """
     criterion.prepare(node, settings.n_neighbors)
     best = None
-    for restart in range(settings.n_restarts):
+    for restart in range(settings.n_restarts + _EXTRA_TRIES):
+        if restart >= settings.n_restarts and best is not None:
+            break  # extra tries only when every restart so far was one-sided
         start = criterion.start(node, restart, rng)
         if start is None or start.all() or not start.any():
             logger.debug("restart %d of a %d-point node: one-sided start", restart, len(node))
@@ -148,11 +154,13 @@ def _fit_start(surface, node, side, settings, report, restart):
         return
 
     # The bisector misses the start (a spectral start, usually): fit it with a
-    # class-balanced logistic loss, stopping once the surface reproduces the start.
+    # class-balanced logistic loss until the surface reproduces the start, or until
+    # the agreement has stopped rising.
     n1 = float(s.sum())
     pos_weight = torch.tensor((len(s) - n1) / n1, device=z.device)
     optimizer = Optimizer(surface.net.parameters(), "adam", _FIT_LR)
-    for epoch in range(3 * settings.max_epochs):
+    best, since = 0.0, 0
+    for epoch in range(_FIT_EPOCHS):
         logit = surface.net(z).squeeze(-1)
         loss = binary_cross_entropy_with_logits(logit, s, pos_weight=pos_weight)
         optimizer.zero_grad()
@@ -161,7 +169,9 @@ def _fit_start(surface, node, side, settings, report, restart):
         if epoch % 10 == 9:
             if report is not None:
                 report(epoch + 1, restart)
-            if float(((logit >= 0) == side).float().mean()) >= _FIT_AGREEMENT:
+            agreement = float(((logit >= 0) == side).float().mean())
+            best, since = (agreement, 0) if agreement > best else (best, since + 10)
+            if agreement >= _FIT_DONE or since >= _FIT_PATIENCE:
                 break
 
 
@@ -186,7 +196,7 @@ def _refine(surface, node, criterion, settings, generator, report, restart):
             logit = surface.net(z if index is None else z[index]).squeeze(-1)
             # Clamped: memberships below ~1e-13 only add denormal floats, which are slow.
             a = torch.sigmoid(logit.clamp(-_LOGIT_CLAMP, _LOGIT_CLAMP))
-            loss = criterion.term(node, a, index) + criterion.term(node, 1.0 - a, index)
+            loss = criterion.soft_criterion(node, a, index)
             loss = loss / scale
             optimizer.zero_grad()
             loss.backward()
