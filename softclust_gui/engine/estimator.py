@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..compute import resolve_device
+from ._auto_k import SplitAcceptance
 from ._validation import check_new_points, check_points
 from .criteria import ClusterCriterion, make_criterion
 from .progress import Reporter
@@ -33,8 +34,10 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_clusters : int, default=2
-        Number of clusters (leaves of the tree), >= 1.
+    n_clusters : int or "auto", default=2
+        Number of clusters (leaves of the tree), >= 1. "auto": the tree grows as usual,
+        but a leaf whose candidate split the data does not support stays whole (a test
+        of two modes along the split, see Notes), up to ``max_clusters`` leaves.
     criterion : {"compact", "connected"}, ClusterCriterion or callable, default="compact"
         "compact": the paper's softened within-cluster sum of squares (clusters that are
         compact blobs). "connected": a soft normalised cut on a k-nearest-neighbour
@@ -71,6 +74,9 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
     callback : callable or None, default=None
         ``callback(progress: FitProgress)``, called during ``fit``; returning True stops
         the fit, which then raises :class:`FitCancelled` and leaves the estimator unfitted.
+    max_clusters : int, default=20
+        Upper bound on the number of clusters with ``n_clusters="auto"``; ignored
+        otherwise.
 
     Attributes
     ----------
@@ -84,9 +90,19 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
         normalised cut of the leaves on the root's neighbour graph).
     n_clusters_ : int
     n_features_in_ : int
+    split_tests_ : dict of int to SplitTest
+        Only with ``n_clusters="auto"``: the stopping test's outcome for every node whose
+        candidate split was tested (rejected ones stayed leaves).
 
     Notes
     -----
+    With ``n_clusters="auto"``, each candidate split is tested before it is applied
+    (:func:`~softclust_gui.engine.assess_split`): the node is cut into two random folds,
+    a 2-means direction seeded by the split is fitted on one fold and the other fold's
+    projection on it is tested for two modes against uniform data (the least favourable
+    unimodal law), both ways, at the level 1e-3 fixed for all data. The tree is the one
+    the fixed-K fit grows, cut where the test says stop.
+
     A user criterion is a sum over clusters of a term f(X, a), where a holds the
     memberships in [0, 1] (0/1 for a hard partition), for example
     ``lambda x, a: (a * (x - (a @ x) / a.sum()).norm(dim=1)).sum()``; see
@@ -103,7 +119,7 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "criterion": [StrOptions({"compact", "connected"}), ClusterCriterion, callable],
         "surface": [StrOptions({"linear", "mlp"})],
         "hidden": [Interval(Integral, 2, None, closed="left")],
@@ -117,6 +133,7 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
         "device": [StrOptions({"auto", "cpu", "cuda", "mps"})],
         "random_state": ["random_state"],
         "callback": [callable, None],
+        "max_clusters": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -136,6 +153,7 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
         device="auto",
         random_state=None,
         callback=None,
+        max_clusters=20,
     ):
         self.n_clusters = n_clusters
         self.criterion = criterion
@@ -151,6 +169,7 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.callback = callback
+        self.max_clusters = max_clusters
 
     def fit(self, X, y=None):
         """Grow the tree of splits on X.
@@ -216,7 +235,9 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
         return labels
 
     def _fit(self, X):
-        X = check_points(X, self.n_clusters)
+        auto = self.n_clusters == "auto"
+        n_clusters = self.max_clusters if auto else self.n_clusters
+        X = check_points(X, 1 if auto else n_clusters)
         validate_data(self, X, skip_check_array=True, reset=True)
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
@@ -233,14 +254,17 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
             batch_size=self.batch_size,
             n_neighbors=self.n_neighbors,
         )
-        reporter = Reporter(self.callback, self.n_clusters - 1)
+        accept = SplitAcceptance(seed=generator.initial_seed()) if auto else None
+        reporter = Reporter(self.callback, n_clusters - 1)
         reporter(
             "start",
             f"clustering {len(X):,} points of {X.shape[1]} features into "
-            f"{self.n_clusters} clusters on {device}",
+            f"{'at most ' if auto else ''}{n_clusters} clusters on {device}",
         )
         source = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
-        tree = grow_tree(source, self.n_clusters, criterion, settings, generator, rng, reporter)
+        tree = grow_tree(
+            source, n_clusters, criterion, settings, generator, rng, reporter, accept
+        )
 
         labels = np.empty(len(X), dtype=np.int64)
         leaves = [node for node in tree if node.is_leaf]
@@ -251,6 +275,8 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
         self.labels_ = labels
         self.criterion_ = float(sum(node.criterion for node in leaves))
         self.n_clusters_ = len(leaves)
+        if auto:
+            self.split_tests_ = accept.results
         return self
 
     def _forget_fit(self):

@@ -74,3 +74,55 @@ def test_the_test_is_deterministic_and_checks_its_input():
     assert assess_split(X, side, random_state=7) == assess_split(X, side, random_state=7)
     with pytest.raises(ValueError, match=r"side has 399 entries but x has 400 points"):
         assess_split(X, side[:-1])
+
+
+def _auto(**params):
+    from softclust_gui.engine import HypersurfaceClustering
+
+    return HypersurfaceClustering("auto", device="cpu", random_state=0, **params)
+
+
+def test_auto_finds_one_cluster_in_one_blob():
+    X = np.random.default_rng(6).normal(size=(600, 3))
+    model = _auto().fit(X)
+    assert model.n_clusters_ == 1 and len(model.tree_) == 1
+    assert np.all(model.labels_ == 0) and np.all(model.predict(X[:10]) == 0)
+    assert not model.split_tests_[0].accepted
+
+
+def test_auto_finds_four_well_separated_blobs():
+    from sklearn.datasets import make_blobs
+    from sklearn.metrics import adjusted_rand_score
+
+    centres = [[0, 0], [10, 0], [0, 10], [10, 10]]
+    X, y = make_blobs(800, centers=centres, random_state=0)
+    model = _auto().fit(X)
+    assert model.n_clusters_ == 4
+    assert adjusted_rand_score(y, model.labels_) == 1.0
+    internal = [node.node_id for node in model.tree_ if node.children]
+    leaves = [node.node_id for node in model.tree_ if not node.children]
+    assert all(model.split_tests_[i].accepted for i in internal)
+    assert all(not model.split_tests_[i].accepted for i in leaves)
+    again = _auto().fit(X)
+    assert np.array_equal(again.labels_, model.labels_)
+
+
+def test_auto_stays_within_max_clusters_and_matches_the_fixed_k_tree():
+    from sklearn.datasets import make_blobs
+
+    from softclust_gui.engine import HypersurfaceClustering
+
+    X, _ = make_blobs(900, centers=9, cluster_std=0.3, center_box=(-40, 40), random_state=2)
+    model = _auto(max_clusters=3).fit(X)
+    assert model.n_clusters_ == 3
+    # Every split was supported, so the tree is the fixed-K tree itself.
+    fixed = HypersurfaceClustering(3, device="cpu", random_state=0).fit(X)
+    assert np.array_equal(fixed.labels_, model.labels_)
+
+
+def test_auto_rejects_a_bad_bound():
+    X = np.random.default_rng(7).normal(size=(50, 2))
+    with pytest.raises(
+        ValueError, match=r"max_clusters.*must be an int in the range \[1, inf\)"
+    ):
+        _auto(max_clusters=0).fit(X)

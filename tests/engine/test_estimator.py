@@ -191,7 +191,7 @@ def test_n_clusters_below_one_is_refused(value):
     with pytest.raises(
         ValueError,
         match=r"'n_clusters' parameter .* must be an int in the "
-        rf"range \[1, inf\)\. Got {value}",
+        rf"range \[1, inf\) or a str among {{'auto'}}\. Got {value}",
     ):
         HypersurfaceClustering(value).fit(np.eye(3))
 
