@@ -87,8 +87,12 @@ class DecodedImage:
 
 
 def open_header(path: Path, kind: str) -> ImageMetadata:
-    """Metadata from the file's header, without decoding its pixels."""
-    with _open(Path(path), kind, _read_bytes(Path(path))) as image:
+    """Metadata from the file's header, reading only the header (not the whole file)."""
+    path = Path(path)
+    if kind in ("dng", "heic"):
+        with _open(path, kind, _read_bytes(path)) as image:
+            return read_metadata(image)
+    with open(path, "rb") as handle, Image.open(handle) as image:
         return read_metadata(image)
 
 

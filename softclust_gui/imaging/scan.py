@@ -213,7 +213,7 @@ def scan_source(
     source : path
         A folder, a card's mount point, or a single image file.
     metadata : bool
-        Also read each image's header (EXIF, GPS, XMP); slower (about 0.3 ms an image).
+        Also read each image's header (EXIF, GPS, XMP); slower (about 0.2 ms an image).
     cancel : threading.Event, optional
         When set, the scan stops at the next folder or file and returns what it has, with
         ``cancelled=True``.
