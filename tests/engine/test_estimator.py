@@ -207,3 +207,26 @@ def test_predict_checks_features(blobs):
         model.predict(np.zeros((4, 3)))
     with pytest.raises(ValueError, match="NaN"):
         model.predict(np.array([[np.nan, 0.0]]))
+
+
+@pytest.mark.cuda
+def test_cuda_fit_matches_cpu_on_separated_blobs(blobs):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    X, _ = blobs
+    cpu = HypersurfaceClustering(4, device="cpu", random_state=0).fit(X)
+    gpu = HypersurfaceClustering(4, device="cuda", random_state=0).fit(X)
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(cpu.labels_, gpu.labels_) == 1.0
+    assert np.array_equal(gpu.predict(X), gpu.labels_)
+
+
+def test_unknown_device_or_optimizer_is_refused():
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    with pytest.raises(ValueError, match=r"'optimizer' parameter .* Got 'sgd' instead"):
+        HypersurfaceClustering(optimizer="sgd").fit(X)
+    with pytest.raises(ValueError, match=r"'device' parameter .* Got 'tpu' instead"):
+        HypersurfaceClustering(device="tpu").fit(X)
