@@ -267,6 +267,16 @@ def speed_table(args, extractor) -> list[tuple[str, float, str]]:
             f"{scan_s * 1000:.0f} ms",
         )
     )
+    start = time.perf_counter()
+    scan_source(folder, metadata=True)
+    meta_s = time.perf_counter() - start
+    rows.append(
+        (
+            f"scan of {len(many)} files with metadata",
+            rate(len(many), meta_s),
+            f"{meta_s * 1000:.0f} ms",
+        )
+    )
     with PeakMemory() as memory:
         run = FeaturePipeline(extractor, FeatureCache(cache_file), workers=workers).run(many)
     rows.append(
