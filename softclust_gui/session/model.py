@@ -772,27 +772,57 @@ class Session:
         )
 
     def check_consistency(self) -> None:
-        """Raise ``AssertionError`` naming the first broken invariant of the tree."""
-        reachable = self._subtree(ROOT)
-        assert len(reachable) == len(set(reachable)), "a node is reachable twice"
-        assert set(reachable) == set(self._nodes), (
-            f"orphan nodes: {sorted(set(self._nodes) - set(reachable))}"
+        """Raise ``InconsistentSession`` naming the first broken invariant of the tree.
+
+        Checked: every node reachable once from the root (no orphans, no cycles), parent
+        and child links agree, sibling names unique, every image in exactly one node and
+        the image index agreeing, exclusions in range, counts adding up.
+        """
+        nodes, n_images = self._nodes, len(self.images)
+        _require(
+            ROOT in nodes and nodes[ROOT].parent is None, "the root is missing or has a parent"
         )
-        assert self._nodes[ROOT].parent is None, "the root has a parent"
-        seen = np.zeros(len(self.images), dtype=np.int64)
-        for node_id, state in self._nodes.items():
+        reachable, stack = [], [ROOT]
+        while stack and len(reachable) <= len(nodes):
+            node_id = stack.pop()
+            reachable.append(node_id)
+            for child in nodes[node_id].children:
+                _require(child in nodes, f"node {node_id} lists a missing child {child}")
+                stack.append(child)
+        _require(len(reachable) == len(set(reachable)), "a node is reachable twice")
+        orphans = sorted(set(nodes) - set(reachable))
+        _require(not orphans, f"orphan nodes: {orphans[:5]}")
+        seen = np.zeros(n_images, dtype=np.int64)
+        for node_id, state in nodes.items():
             for child in state.children:
-                assert self._nodes[child].parent == node_id, f"node {child} has a wrong parent"
-            keys = [name_key(self._nodes[c].name) for c in state.children]
-            assert len(keys) == len(set(keys)), f"children of {node_id} share a name"
-            assert list(state.images) == sorted(set(state.images)), f"node {node_id} images"
-            for image_id in state.images:
-                seen[image_id] += 1
-                assert self._image_node[image_id] == node_id, f"image {image_id} misplaced"
-            assert node_id < self._next_id, f"node id {node_id} not below next id"
-        assert (seen == 1).all(), "an image is in no node or in two"
-        assert self._excluded <= set(range(len(self.images))), "excluded ids out of range"
-        assert self.count(ROOT) == len(self.images), "counts do not add up"
+                _require(nodes[child].parent == node_id, f"node {child} has a wrong parent")
+            keys = [name_key(nodes[c].name) for c in state.children]
+            _require(len(keys) == len(set(keys)), f"children of node {node_id} share a name")
+            images = list(state.images)
+            _require(images == sorted(set(images)), f"images of node {node_id} not sorted")
+            _require(
+                all(0 <= i < n_images for i in images), f"node {node_id} holds unknown images"
+            )
+            seen[images] += 1
+            _require(
+                bool((self._image_node[images] == node_id).all()),
+                f"the image index disagrees with node {node_id}",
+            )
+            _require(node_id < self._next_id, f"node id {node_id} is not below the next id")
+        _require(bool((seen == 1).all()), "an image is in no node or in two")
+        _require(self._excluded <= set(range(n_images)), "excluded image ids out of range")
+        self._counts = None
+        _require(self.count(ROOT) == n_images, "counts do not add up")
+
+
+class InconsistentSession(AssertionError):
+    """The tree broke an invariant (a bug, or a damaged session file)."""
+
+
+def _require(condition: bool, message: str) -> None:
+    # Explicit checks, not assert: they must also run under ``python -O``.
+    if not condition:
+        raise InconsistentSession(message)
 
 
 def _holders(states: dict[int, NodeState | None]) -> dict[int, int]:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from softclust_gui.engine import FitCancelled
-from softclust_gui.session.model import ROOT, ImageEntry, Session, SessionError
+from softclust_gui.session.model import (
+    ROOT,
+    ImageEntry,
+    InconsistentSession,
+    NodeState,
+    Session,
+    SessionError,
+)
 
 BLOBS = 4
 PER_BLOB = 12
@@ -275,3 +283,27 @@ def test_the_representative_is_the_image_nearest_the_centre(clustered):
     distances = {i: float(((clustered.features[i] - centre) ** 2).sum()) for i in members}
     assert distances[best] == min(distances.values())
     assert clustered.representative(clustered.new_cluster()) is None
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda s: s._nodes.update({99: NodeState(ROOT, (), "x", ())}),
+            "orphan nodes: \\[99\\]",
+        ),
+        (
+            lambda s: s._nodes.update({ROOT: replace(s.node(ROOT), images=(0,))}),
+            "the image index disagrees|in no node or in two",
+        ),
+        (
+            lambda s: s._nodes.update({ROOT: replace(s.node(ROOT), children=(1, 1))}),
+            "reachable twice|share a name",
+        ),
+    ],
+)
+def test_consistency_check_names_what_is_broken(clustered, damage, message):
+    clustered.check_consistency()
+    damage(clustered)
+    with pytest.raises(InconsistentSession, match=message):
+        clustered.check_consistency()
