@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -74,6 +75,8 @@ class PipelineResult:
         What made the features; ``extractor.fallback`` tells the weights-free fallback.
     notice : str or None
         A sentence for the user, e.g. why the fallback is in use.
+    warnings : list of str
+        Sentences for the user about the run itself, e.g. a cache that could not be written.
     """
 
     features: np.ndarray
@@ -88,6 +91,7 @@ class PipelineResult:
     elapsed_s: float
     device: str = "cpu"
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def fallback_used(self) -> bool:
@@ -209,6 +213,8 @@ class _Run:
         self.stage_started = self.started
         self.last_report = 0.0
         self.timings = {"decode_wait_s": 0.0, "embed_s": 0.0, "store_s": 0.0}
+        self.cache = pipeline.cache
+        self.warnings: list[str] = []
 
     # progress ------------------------------------------------------------------------
 
@@ -240,7 +246,20 @@ class _Run:
     # stage 1: the cache --------------------------------------------------------------
 
     def look_up_cache(self) -> None:
-        cache = self.p.cache
+        try:
+            self._look_up_cache()
+        except sqlite3.Error as exc:
+            message = (
+                f"The image cache {self.cache.path} cannot be read ({exc}); everything is "
+                "computed again in this run."
+            )
+            logger.warning("%s", message)
+            self.warnings.append(message)
+            self.cache = None
+            self.todo = [r for r in self.records if r.path not in self.vectors]
+
+    def _look_up_cache(self) -> None:
+        cache = self.cache
         self.report("cache", force=True)
         if cache is None:
             self.todo = list(self.records)
@@ -303,8 +322,8 @@ class _Run:
                 self.report("features")
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
-        if self.p.cache is not None and failures:
-            self.p.cache.store_failures(failures)
+        if failures:
+            self._write(lambda cache: cache.store_failures(failures))
         self.report("features", force=True)
 
     def _fill(self, queue, pending, executor, window) -> None:
@@ -366,12 +385,27 @@ class _Run:
                 )
             )
         self.computed += len(batch)
-        if self.p.cache is not None:
-            start = time.perf_counter()
-            self.p.cache.store(entries, self.key)
-            self.p.cache.store_failures(failures)
-            failures.clear()
-            self.timings["store_s"] += time.perf_counter() - start
+        start = time.perf_counter()
+        self._write(
+            lambda cache: (cache.store(entries, self.key), cache.store_failures(failures))
+        )
+        failures.clear()
+        self.timings["store_s"] += time.perf_counter() - start
+
+    def _write(self, action) -> None:
+        """Write to the cache; when it fails (disk full, read-only), go on without it."""
+        if self.cache is None:
+            return
+        try:
+            action(self.cache)
+        except sqlite3.Error as exc:
+            message = (
+                f"The image cache {self.cache.path} cannot be written ({exc}); this run goes "
+                "on without it, and its results will be computed again next time."
+            )
+            logger.warning("%s", message)
+            self.warnings.append(message)
+            self.cache = None
 
     # the result ----------------------------------------------------------------------
 
@@ -419,4 +453,5 @@ class _Run:
             elapsed,
             self.p.extractor.device,
             self.timings,
+            self.warnings,
         )

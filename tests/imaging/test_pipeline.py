@@ -196,3 +196,15 @@ def test_cancelled_before_the_start(flight):
     assert result.cancelled and result.computed == 0
     assert result.features.shape == (0, result.extractor.dim)
     assert len(result.pending) == 14 and len(result.skipped) == 0
+
+
+def test_a_cache_that_cannot_be_written_does_not_stop_the_run(flight, caplog):
+    cache = FeatureCache()
+    cache._connect().execute("PRAGMA query_only = 1")  # SQLite now refuses every write
+    result = FeaturePipeline(make_extractor("colour-texture"), cache, workers=2).run(
+        scan_source(flight).images
+    )
+    assert result.features.shape[0] == 12
+    assert len(result.warnings) == 1
+    assert "cannot be written" in result.warnings[0] and "readonly" in result.warnings[0]
+    assert "cannot be written" in caplog.text
