@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         f"{len(result.images) / max(result.elapsed_s, 1e-9):.1f} images/s overall, "
         f"{rate:.1f} images/s computed; {result.features.shape[1]} dims"
     )
+    for warning in result.warnings:
+        print(warning)
     for item in result.skipped:
         print(f"  skipped {item.path}: {item.reason}")
     if args.output:

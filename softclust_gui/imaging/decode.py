@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from softclust_gui.imaging.metadata import ImageMetadata, read_metadata
 
@@ -216,7 +216,7 @@ def _check_pixels(image: Image.Image, max_pixels: int) -> None:
 
 def _draft(image: Image.Image, resize: int, thumbnail_size: int) -> int:
     """Ask libjpeg for the smallest DCT scale that covers the model and the thumbnail."""
-    if image.format != "JPEG":
+    if not isinstance(image, JpegImagePlugin.JpegImageFile):  # MPO files are JPEGs too
         return 1
     width, height = image.size
     scale = max(resize / min(width, height), thumbnail_size / max(width, height))

@@ -133,3 +133,17 @@ def test_heic_without_support_says_what_to_install(tmp_path):
     (tmp_path / "a.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64)
     with pytest.raises(DecodeError, match=r"pip install 'softclust-gui\[heic\]'"):
         decode_image(tmp_path / "a.heic", "heic", PRE)
+
+
+def test_multi_picture_jpeg_is_still_reduced_in_the_dct(tmp_path):
+    # Many cameras append a preview as a second picture (MPF); PIL opens those as MPO.
+    main = Image.fromarray(photo_pixels(2000, 1500))
+    preview = Image.fromarray(photo_pixels(320, 240, seed=1))
+    path = tmp_path / "mpo.jpg"
+    main.save(path, "MPO", save_all=True, append_images=[preview])
+    assert Image.open(path).format == "MPO"
+
+    decoded = decode_image(path, "jpeg", PRE)
+
+    assert decoded.reduction == 4
+    assert decoded.metadata.width == 2000
