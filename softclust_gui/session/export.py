@@ -22,6 +22,7 @@ import enum
 import io
 import logging
 import os
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,8 @@ class ExportReport:
     cancelled: bool = False
     manifest: Path | None = None
     manifest_error: str = ""
+    bytes_needed: int = 0  # bytes still to copy when the run started (estimate)
+    bytes_free: int | None = None  # free space at the destination then, if known
 
     @property
     def exported(self) -> list[FileResult]:
@@ -165,7 +168,22 @@ class ExportReport:
             lines.append(f"  not exported: {result.source} ({result.reason})")
         if self.manifest_error:
             lines.append(f"Manifest not written: {self.manifest_error}")
+        if self.dry_run and self.bytes_free is not None:
+            lines.append(
+                f"Needs {format_bytes(self.bytes_needed)}; "
+                f"{format_bytes(self.bytes_free)} free at the destination."
+            )
         return "\n".join(lines)
+
+
+def format_bytes(count: int) -> str:
+    """``"4.2 GB"``: decimal units, as file managers show sizes."""
+    value = float(count)
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{count} bytes"
 
 
 # --- planning ---------------------------------------------------------------------------
@@ -331,7 +349,35 @@ class _Run:
         )
         return bool(self.progress(state))
 
-    def run(self) -> ExportReport:
+    def _bytes_still_needed(self) -> int:
+        """Bytes of the files that no earlier run recorded as exported (an estimate)."""
+        done = {
+            row["source"]
+            for row in self.previous.values()
+            if _size_or_zero(self.dest / row["exported"]) == int(row["size"])
+        }
+        return sum(
+            _size_or_zero(p) for i in self.items for p in _paths(i) if os.fspath(p) not in done
+        )
+
+    def _check_space(self, require_space: bool) -> None:
+        self.report.bytes_needed = self._bytes_still_needed()
+        probe = self.dest if self.dest.exists() else _existing_parent(self.dest)
+        try:
+            self.report.bytes_free = shutil.disk_usage(probe).free
+        except OSError:
+            return
+        short = self.report.bytes_needed > self.report.bytes_free
+        if short and require_space and not self.dry_run:
+            raise DestinationError(
+                f"not enough space at {self.dest}: the export needs "
+                f"{format_bytes(self.report.bytes_needed)} and "
+                f"{format_bytes(self.report.bytes_free)} is free; free some space or choose "
+                "another folder"
+            )
+
+    def run(self, require_space: bool = True) -> ExportReport:
+        self._check_space(require_space)
         if not self.dry_run:
             _transfer.ensure_folder(self.dest)
             self._check_same_device()
@@ -522,6 +568,13 @@ class _Run:
             logger.error("Cannot write the manifest %s: %s", path, exc)
 
 
+def _existing_parent(path: Path) -> Path:
+    for parent in path.parents:
+        if parent.exists():
+            return parent
+    return Path.cwd()
+
+
 def _paths(item: ExportItem) -> list[Path]:
     return [item.source, *item.companions]
 
@@ -540,6 +593,7 @@ def export(
     move: bool = False,
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
+    require_space: bool = True,
 ) -> ExportReport:
     """Export ``items`` into cluster folders under ``dest``.
 
@@ -557,6 +611,10 @@ def export(
         Called with a ``TransferProgress`` before each file and after each copied MiB;
         returning True cancels the export after the current file's temporary copy is
         removed.
+    require_space : bool
+        Refuse to start when the destination has less free space than the files still
+        to copy (the report says how much is needed and free). With False, copy what
+        fits and stop cleanly when the disk is full.
 
     Returns
     -------
@@ -566,7 +624,7 @@ def export(
     """
     run = _Run(list(items), Path(dest), move, dry_run, progress)
     try:
-        return run.run()
+        return run.run(require_space)
     except DestinationError as exc:
         run.journal.close()
         run.report.stopped = str(exc)

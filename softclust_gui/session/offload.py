@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from softclust_gui.session.export import (
     ProgressCallback,
     Status,
     TransferProgress,
+    format_bytes,
 )
 from softclust_gui.session.names import name_key, safe_name, split_ext
 
@@ -69,7 +71,11 @@ def _units_by_folder(card: Path) -> list[tuple[Path, list[Unit]]]:
 
 
 def offload(
-    card: Path | str, dest: Path | str, *, progress: ProgressCallback | None = None
+    card: Path | str,
+    dest: Path | str,
+    *,
+    progress: ProgressCallback | None = None,
+    require_space: bool = True,
 ) -> ExportReport:
     """Copy the files of ``card`` under ``dest`` with the same layout.
 
@@ -82,6 +88,8 @@ def offload(
     progress : callable, optional
         Called with a ``TransferProgress`` before each file and after each copied MiB;
         returning True cancels after the current file's temporary copy is removed.
+    require_space : bool
+        Refuse to start when the files not yet there need more than the free space.
 
     Returns
     -------
@@ -118,6 +126,8 @@ def offload(
 
     claims = Claims()
     try:
+        if require_space:
+            _check_space(card, dest, members, report)
         _transfer.ensure_folder(dest)
         for rel, units in plan:
             folder = dest.joinpath(*(safe_name(part) for part in rel.parts))
@@ -172,6 +182,30 @@ def _offload_unit(unit: Unit, folder: Path, claims: Claims, report: ExportReport
             continue
         report.results.append(
             FileResult(member.source, member.target, status, "", fp.size, fp.sha256)
+        )
+
+
+def _check_space(card: Path, dest: Path, members, report: ExportReport) -> None:
+    """Refuse to start when the files not yet at ``dest`` cannot fit there."""
+    needed = 0
+    for member in members:
+        rel = member.source.relative_to(card)
+        size = _size(member.source)
+        if _size(dest / rel) != size:
+            needed += size
+    report.bytes_needed = needed
+    probe = next((p for p in (dest, *dest.parents) if p.exists()), None)
+    if probe is None:
+        return
+    try:
+        report.bytes_free = shutil.disk_usage(probe).free
+    except OSError:
+        return
+    if needed > report.bytes_free:
+        raise DestinationError(
+            f"not enough space at {dest}: the offload needs {format_bytes(needed)} and "
+            f"{format_bytes(report.bytes_free)} is free; free some space or choose another "
+            "folder"
         )
 
 

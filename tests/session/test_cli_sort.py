@@ -133,7 +133,7 @@ def test_nothing_to_export_exits_3(tmp_path, capsys):
 
 
 def test_a_read_only_destination_exits_3_and_says_why(photos, tmpfs, capsys):
-    dest = tmpfs(1 << 20)
+    dest = tmpfs(64 << 20)
     remount(dest, "ro")
     assert sort(os.fspath(photos), "--out", os.fspath(dest / "sorted")) == 3
     assert "read-only" in capsys.readouterr().out

@@ -203,8 +203,11 @@ def test_dry_run_writes_nothing_and_lists_the_real_targets(tmp_path, flight):
     planned = export(items_for(flight), dest, dry_run=True)
     assert not dest.exists()
     assert planned.count(Status.PLANNED) == 4
+    assert planned.bytes_needed == sum(p.stat().st_size for p in flight)
+    assert "free at the destination" in planned.summary()
     real = export(items_for(flight), dest)
     assert [r.target for r in planned.results] == [r.target for r in real.results]
+    assert export(items_for(flight), dest, dry_run=True).bytes_needed == 0
 
 
 def test_move_removes_sources_only_after_verified_copies(tmp_path, flight, source_guard):
@@ -257,8 +260,15 @@ def test_a_full_disk_stops_cleanly_and_a_rerun_with_room_finishes(tmp_path, make
     )
     sizes = sum(p.stat().st_size for p in paths)
     dest = tmpfs(sizes // 2)
+    items = [ExportItem(p, ("F",)) for p in paths]
 
-    report = export([ExportItem(p, ("F",)) for p in paths], dest)
+    refused = export(items, dest)
+    assert "not enough space" in refused.stopped and "is free" in refused.stopped
+    assert refused.exported == [] and list(dest.iterdir()) == []
+    assert refused.bytes_needed == sizes
+
+    # As if something else filled the disk meanwhile: copy what fits, then stop.
+    report = export(items, dest, require_space=False)
 
     assert "no space left" in report.stopped
     assert 0 < len(report.exported) < 12
@@ -270,7 +280,7 @@ def test_a_full_disk_stops_cleanly_and_a_rerun_with_room_finishes(tmp_path, make
     assert listed == sorted(r.target.name for r in report.exported)
 
     remount(dest, f"size={sizes * 3}")
-    again = export([ExportItem(p, ("F",)) for p in paths], dest)
+    again = export(items, dest)
     assert again.complete and len(again.exported) == 12
     assert len(list((dest / "F").iterdir())) == 12
     assert len(manifest_rows(dest)) == 12
