@@ -298,6 +298,7 @@ def _summary(args, session: Session, report, skipped, timings: dict[str, float])
         return EXIT_SKIPPED if skipped else EXIT_OK
     if not report.exported:
         return EXIT_NOTHING
-    if skipped or report.not_exported or report.stopped or report.manifest_error:
+    problems = report.not_exported or report.kept_sources or report.manifest_error
+    if skipped or problems or report.stopped:
         return EXIT_SKIPPED
     return EXIT_OK

@@ -63,7 +63,7 @@ def describe_os_error(exc: OSError) -> str:
     words = {
         errno.ENOSPC: "no space left on the device",
         errno.EDQUOT: "disk quota exceeded",
-        errno.EROFS: "the destination is read-only",
+        errno.EROFS: "the file system is read-only",
         errno.EACCES: "permission denied",
         errno.EPERM: "operation not permitted",
         errno.ENOENT: "the file or folder no longer exists",

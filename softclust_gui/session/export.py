@@ -104,6 +104,7 @@ class FileResult:
     size: int | None = None
     sha256: str = ""
     item: ExportItem | None = None
+    source_kept: str = ""  # with ``move``: why the source could not be removed
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,11 @@ class ExportReport:
         return [r for r in self.results if r.status in {Status.SKIPPED, Status.NOT_ATTEMPTED}]
 
     @property
+    def kept_sources(self) -> list[FileResult]:
+        """Files exported by a move whose source could not be removed."""
+        return [r for r in self.results if r.source_kept]
+
+    @property
     def complete(self) -> bool:
         return not self.not_exported and not self.stopped and not self.cancelled
 
@@ -166,6 +172,8 @@ class ExportReport:
             lines.append(f"Stopped: {self.stopped}")
         for result in self.not_exported:
             lines.append(f"  not exported: {result.source} ({result.reason})")
+        for result in self.kept_sources:
+            lines.append(f"  source kept: {result.source} ({result.source_kept})")
         if self.manifest_error:
             lines.append(f"Manifest not written: {self.manifest_error}")
         if self.dry_run and self.bytes_free is not None:
@@ -514,9 +522,6 @@ class _Run:
             else:
                 fp = self._copy(member.source, target)
                 status = Status.COPIED
-            if self.move:
-                self._remove_source(member.source)
-                status = Status.MOVED
         except SourceError as exc:
             logger.warning("Skipped %s: %s", member.source, exc)
             return FileResult(member.source, None, Status.SKIPPED, str(exc), item=item)
@@ -524,7 +529,24 @@ class _Run:
             if exc.fatal:
                 raise
             return FileResult(member.source, None, Status.SKIPPED, str(exc), item=item)
-        return FileResult(member.source, target, status, "", fp.size, fp.sha256, item)
+        result = FileResult(member.source, target, status, "", fp.size, fp.sha256, item)
+        if self.move:
+            self._remove_source(result)
+        return result
+
+    def _remove_source(self, result: FileResult) -> None:
+        """Delete a source whose verified copy is on the disk; a failure keeps it."""
+        _transfer.fsync_folder(result.target.parent)  # the copy's name is durable first
+        try:
+            os.unlink(result.source)
+        except OSError as exc:
+            result.source_kept = (
+                f"copied and verified, but the source could not be removed: "
+                f"{_transfer.describe_os_error(exc)}"
+            )
+            logger.warning("Kept %s: %s", result.source, result.source_kept)
+            return
+        result.status = Status.MOVED
 
     def _copy(self, source: Path, target: Path):
         try:
@@ -536,15 +558,6 @@ class _Run:
             # Something else wrote that name after it was chosen: never overwrite.
             raise DestinationError(
                 f"{target} appeared while exporting; not overwritten", fatal=False
-            ) from exc
-
-    def _remove_source(self, source: Path) -> None:
-        try:
-            os.unlink(source)
-        except OSError as exc:
-            raise SourceError(
-                f"copied and verified, but the source could not be removed: "
-                f"{_transfer.describe_os_error(exc)}"
             ) from exc
 
     def _write_manifest(self) -> None:

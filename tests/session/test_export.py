@@ -387,3 +387,17 @@ def test_an_unplugged_drive_stops_the_export_instead_of_filling_the_mount_point(
     assert "no longer on the same disk" in report.stopped
     assert len(report.exported) == 2 and len(copied_before) == 2
     assert list(dest.iterdir()) == []  # nothing written to the bare mount point
+
+
+def test_move_from_a_read_only_card_copies_and_keeps_the_sources(
+    tmp_path, flight, read_only_view
+):
+    card = read_only_view(tmp_path / "card")
+    locked = sorted(card.rglob("*.JPG"))
+    report = export(items_for(locked), tmp_path / "out", move=True)
+    assert report.count(Status.COPIED) == 4 and report.complete
+    assert len(report.kept_sources) == 4
+    assert "the file system is read-only" in report.kept_sources[0].source_kept
+    assert "source kept: " in report.summary()
+    for result in report.results:
+        assert result.source.exists() and sha256(result.target) == sha256(result.source)
