@@ -52,11 +52,11 @@ DownloadProgress = Callable[[int, int], None]  # (bytes done, bytes total or 0)
 class BackboneSpec:
     name: str
     title: str
-    weights_enum: (
-        str  # torchvision weights enum member, e.g. "MobileNet_V3_Large_Weights.IMAGENET1K_V2"
-    )
+    weights_enum: str  # a torchvision weights enum member
     dim: int
     cpu_batch: int  # keeps one CPU batch under about 0.5 s, so cancelling stays prompt
+    resize: int = 232  # the weights' own resize and crop, known without importing torch;
+    crop: int = 224  # TorchvisionExtractor checks them against torchvision's transforms
 
 
 BACKBONES: dict[str, BackboneSpec] = {
@@ -317,6 +317,12 @@ class TorchvisionExtractor:
             std=tuple(transform.std),
             interpolation=transform.interpolation.value,
         )
+        if (self.preprocess.resize, self.preprocess.crop) != (spec.resize, spec.crop):
+            raise RuntimeError(
+                f"torchvision's {spec.weights_enum} transforms resize to "
+                f"{self.preprocess.resize} and crop {self.preprocess.crop}, not "
+                f"{spec.resize} and {spec.crop} as BACKBONES says; update BACKBONES."
+            )
         model = load_backbone(name, weights.path).to(self.device)
         if self._half:
             model = model.half()
@@ -381,8 +387,10 @@ class ColourTextureExtractor:
     benchmarks/bench_pipeline.py): about half of a pretrained CNN's NMI there.
     """
 
-    def __init__(self, fallback: bool = False, notice: str | None = None):
-        self.preprocess = Preprocess(resize=224, crop=224, mean=None, std=None)
+    def __init__(self, fallback: bool = False, notice: str | None = None, resize: int = 224):
+        # Standing in for a backbone, it takes the same crops, so decoding can start
+        # before anyone knows whether the backbone's weights exist.
+        self.preprocess = Preprocess(resize=resize, crop=224, mean=None, std=None)
         self.device = "cpu"
         self.batch_size = 32
         self.notice = notice
@@ -542,4 +550,17 @@ def make_extractor(
         f"{weights_file_name(name)} into one of those folders or choose a weights file."
     )
     logger.warning("%s", notice)
-    return ColourTextureExtractor(fallback=True, notice=notice)
+    return ColourTextureExtractor(fallback=True, notice=notice, resize=BACKBONES[name].resize)
+
+
+def expected_input(name: str) -> tuple[int, int]:
+    """(resize, crop) in pixels that extractor ``name`` will ask for, without building it.
+
+    For a backbone this holds whether or not its weights are found (the fallback then
+    takes the same crops), so a pipeline can decode while the model loads.
+    """
+    if name in BACKBONES:
+        return BACKBONES[name].resize, BACKBONES[name].crop
+    if name in (FALLBACK_EXTRACTOR, LITERT_EXTRACTOR):
+        return 224, 224
+    raise ValueError(f"extractor must be one of {', '.join(EXTRACTOR_NAMES)}; got {name!r}.")

@@ -8,7 +8,7 @@ written to the cache in one transaction; cancelling keeps every finished batch.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import logging
 import os
 import sqlite3
@@ -29,9 +29,17 @@ from softclust_gui.imaging.decode import (
     THUMBNAIL_SIZE,
     DecodedImage,
     DecodeError,
+    Preprocess,
     decode_image,
 )
-from softclust_gui.imaging.extractors import Extractor, ExtractorIdentity, make_extractor
+from softclust_gui.imaging.extractors import (
+    DEFAULT_EXTRACTOR,
+    Extractor,
+    ExtractorIdentity,
+    expected_input,
+    make_extractor,
+)
+from softclust_gui.imaging.metadata import ImageMetadata
 from softclust_gui.imaging.scan import ImageRecord, SkippedFile
 
 logger = logging.getLogger(__name__)
@@ -71,8 +79,9 @@ class PipelineResult:
         Images that could not be used, with the reason.
     pending : list of ImageRecord
         Images not reached because the run was cancelled.
-    extractor : ExtractorIdentity
+    extractor : ExtractorIdentity or None
         What made the features; ``extractor.fallback`` tells the weights-free fallback.
+        None only when the run was cancelled before a model named by its name was built.
     notice : str or None
         A sentence for the user, e.g. why the fallback is in use.
     warnings : list of str
@@ -83,7 +92,7 @@ class PipelineResult:
     images: list[ImageRecord]
     skipped: list[SkippedFile]
     pending: list[ImageRecord]
-    extractor: ExtractorIdentity
+    extractor: ExtractorIdentity | None
     notice: str | None
     cancelled: bool
     from_cache: int
@@ -95,7 +104,7 @@ class PipelineResult:
 
     @property
     def fallback_used(self) -> bool:
-        return self.extractor.fallback
+        return self.extractor is not None and self.extractor.fallback
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -108,7 +117,9 @@ class FeaturePipeline:
     Parameters
     ----------
     extractor : Extractor or str
-        An extractor from ``make_extractor``, or a name to build one with.
+        An extractor from ``make_extractor``, or the name of one: then it is built by
+        ``run`` in a background thread (importing torch takes seconds) while cached
+        thumbnails are sent and the first images decode.
     cache : FeatureCache, optional
         Default: the cache in ``paths.cache_dir()``. Pass ``False`` to run without one.
     workers : int, optional
@@ -119,13 +130,13 @@ class FeaturePipeline:
         ``on_progress(Progress)``, at most every ``progress_interval`` seconds and at the
         end of each stage, from the thread that calls ``run``.
     on_thumbnail : callable, optional
-        ``on_thumbnail(record, jpeg_bytes)`` as soon as each thumbnail exists (cached ones
-        first), from the thread that calls ``run``.
+        ``on_thumbnail(record, jpeg_bytes)`` once for each image as soon as its thumbnail
+        exists (cached ones first), from the thread that calls ``run``.
     cancel : threading.Event, optional
         Set it from any thread; ``run`` returns within about one batch (well under a
         second on the default batch sizes) with ``cancelled=True``.
-    device : str
-        Used only when ``extractor`` is a name.
+    device, weights_file, download : optional
+        Passed to ``make_extractor`` when ``extractor`` is a name.
     model_threads : int, optional
         Torch threads for a CPU model during the run; default half the cores, so that
         decoding and inference share the CPU instead of fighting over it.
@@ -133,7 +144,7 @@ class FeaturePipeline:
 
     def __init__(
         self,
-        extractor: Extractor | str = "mobilenet_v3_large",
+        extractor: Extractor | str = DEFAULT_EXTRACTOR,
         cache: FeatureCache | bool | None = None,
         *,
         workers: int | None = None,
@@ -144,19 +155,32 @@ class FeaturePipeline:
         on_thumbnail: ThumbnailCallback | None = None,
         cancel: threading.Event | None = None,
         device: str = "auto",
+        weights_file: str | os.PathLike | None = None,
+        download: bool = True,
         progress_interval: float = 0.25,
         model_threads: int | None = None,
     ):
         if isinstance(extractor, str):
-            extractor = make_extractor(extractor, device=device)
-        self.extractor = extractor
+            resize, crop = expected_input(extractor)  # also checks the name
+            self.extractor: Extractor | None = None
+            self._build = functools.partial(
+                make_extractor,
+                extractor,
+                device=device,
+                weights_file=weights_file,
+                download=download,
+            )
+            self.preprocess = Preprocess(resize, crop)
+        else:
+            self.extractor = extractor
+            self._build = None
+            self.preprocess = extractor.preprocess
         self.cache = FeatureCache() if cache is None else (cache or None)
         self.workers = min(8, os.cpu_count() or 1) if workers is None else workers
-        self.batch_size = extractor.batch_size if batch_size is None else batch_size
-        if self.batch_size < 1 or self.workers < 1:
+        self.batch_size = batch_size
+        if (batch_size is not None and batch_size < 1) or self.workers < 1:
             raise ValueError(
-                f"batch_size and workers must be >= 1; "
-                f"got {self.batch_size} and {self.workers}."
+                f"batch_size and workers must be >= 1; got {batch_size} and {self.workers}."
             )
         self.thumbnail_size = thumbnail_size
         self.max_pixels = max_pixels
@@ -166,32 +190,20 @@ class FeaturePipeline:
         self.progress_interval = progress_interval
         self.model_threads = model_threads
 
-    @contextlib.contextmanager
-    def _share_cpu(self):
-        """On the CPU, leave cores to the decoders: measured 5.3 -> 8.3 images/s on 2 cores."""
-        if self.extractor.device != "cpu" or not hasattr(self.extractor, "cpu_threads"):
-            yield
-            return
-        before = self.extractor.cpu_threads
-        cores = os.cpu_count() or 1
-        self.extractor.cpu_threads = self.model_threads or max(1, cores // 2)
-        try:
-            yield
-        finally:
-            self.extractor.cpu_threads = before
-
-    # -- the run ------------------------------------------------------------------------
-
     def run(self, records: Iterable[ImageRecord]) -> PipelineResult:
-        """Process ``records``; see the class docstring. Never raises for a bad image."""
+        """Process ``records``; see the class docstring. Never raises for a bad image.
+
+        Raises
+        ------
+        ValueError, FileNotFoundError, ImportError
+            When the extractor named in the constructor cannot be built.
+        """
         records = list({record.path: record for record in records}.values())  # no duplicates
         run = _Run(self, records)
-        with self._share_cpu():
-            run.look_up_cache()
-            if self.cancel.is_set():
-                run.cancelled = run.cancelled or bool(run.todo)
-            else:
-                run.compute()
+        try:
+            run.execute()
+        finally:
+            run.close()
         return run.result()
 
 
@@ -201,20 +213,106 @@ class _Run:
     def __init__(self, pipeline: FeaturePipeline, records: list[ImageRecord]):
         self.p = pipeline
         self.records = records
-        self.key = pipeline.extractor.identity.key()
+        self.cache = pipeline.cache
+        self.extractor = pipeline.extractor
+        self.loader: Future | None = None
+        self.saved_threads: tuple[object, int | None] | None = None
         self.vectors: dict[Path, np.ndarray] = {}
         self.done_records: dict[Path, ImageRecord] = {}
+        self.cached_meta: dict[Path, ImageMetadata] = {}
+        self.thumbnails_sent: set[Path] = set()
         self.skipped: dict[Path, str] = {}
-        self.todo: list[ImageRecord] = []
         self.from_cache = 0
         self.computed = 0
         self.cancelled = False
         self.started = time.perf_counter()
         self.stage_started = self.started
         self.last_report = 0.0
-        self.timings = {"decode_wait_s": 0.0, "embed_s": 0.0, "store_s": 0.0}
-        self.cache = pipeline.cache
+        self.timings = {
+            "model_wait_s": 0.0,
+            "decode_wait_s": 0.0,
+            "embed_s": 0.0,
+            "store_s": 0.0,
+        }
         self.warnings: list[str] = []
+
+    # the flow ------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        if self.p._build is not None:
+            loader = ThreadPoolExecutor(1, thread_name_prefix="softclust-model")
+            self.loader = loader.submit(self.p._build)
+            loader.shutdown(wait=False)
+        else:
+            self._model_ready(self.extractor)
+        self.report("cache", force=True)
+        self._guard_cache("read", self._send_cached_thumbnails)
+        if self._stopped():
+            return
+        # Images never seen before surely need the model: decode them while it loads.
+        seen = self.cached_meta.keys() | self.skipped.keys()
+        fresh = [r for r in self.records if r.path not in seen]
+        self.compute(fresh)
+        if self._stopped() or self._wait_model() is None:
+            return
+        self._guard_cache("read", self._fetch_features)
+        self.report("cache", force=True)
+        rest = [
+            r
+            for r in self.records
+            if r.path not in self.vectors
+            and r.path not in self.skipped
+            and r.path in self.cached_meta
+        ]
+        self.compute(rest)
+
+    def close(self) -> None:
+        if self.saved_threads is not None:
+            extractor, threads = self.saved_threads
+            extractor.cpu_threads = threads
+
+    def _stopped(self) -> bool:
+        if self.p.cancel.is_set():
+            self.cancelled = True
+        return self.cancelled
+
+    # the model -----------------------------------------------------------------------
+
+    def _wait_model(self) -> Extractor | None:
+        """The extractor, once built; None when cancelled while it loads."""
+        if self.extractor is not None:
+            return self.extractor
+        start = time.perf_counter()
+        while not self.loader.done():
+            if self.p.cancel.is_set():
+                self.cancelled = True
+                return None
+            wait_futures([self.loader], timeout=_POLL_S)
+        self.timings["model_wait_s"] += time.perf_counter() - start
+        self._model_ready(self.loader.result())  # re-raises a failed build
+        return self.extractor
+
+    def _model_ready(self, extractor: Extractor) -> None:
+        wanted = (self.p.preprocess.resize, self.p.preprocess.crop)
+        if (extractor.preprocess.resize, extractor.preprocess.crop) != wanted:
+            raise ValueError(
+                f"{extractor.identity.model} wants input resized to "
+                f"{extractor.preprocess.resize} and cropped to {extractor.preprocess.crop}, "
+                f"but images were decoded for {wanted[0]} and {wanted[1]}; pass the built "
+                "extractor to FeaturePipeline instead of its name."
+            )
+        self.extractor = extractor
+        if extractor.device == "cpu" and hasattr(extractor, "cpu_threads"):
+            # Leave cores to the decoders: measured 5.3 -> 8.3 images/s on 2 cores.
+            self.saved_threads = (extractor, extractor.cpu_threads)
+            cores = os.cpu_count() or 1
+            extractor.cpu_threads = self.p.model_threads or max(1, cores // 2)
+        logger.debug("extractor ready: %s", extractor.identity.describe())
+
+    def _batch_size(self) -> int:
+        if self.p.batch_size is not None:
+            return self.p.batch_size
+        return self.extractor.batch_size if self.extractor is not None else 16
 
     # progress ------------------------------------------------------------------------
 
@@ -231,72 +329,63 @@ class _Run:
         rate = self.computed / elapsed if computing else 0.0
         left = len(self.records) - done
         eta = left / rate if rate > 0 else None
+        device = self.extractor.device if self.extractor is not None else "loading"
         self.p.on_progress(
-            Progress(
-                stage,
-                done,
-                len(self.records),
-                rate,
-                eta,
-                len(self.skipped),
-                self.p.extractor.device,
-            )
+            Progress(stage, done, len(self.records), rate, eta, len(self.skipped), device)
         )
 
-    # stage 1: the cache --------------------------------------------------------------
+    # the cache -----------------------------------------------------------------------
 
-    def look_up_cache(self) -> None:
+    def _guard_cache(self, verb: str, action) -> None:
+        """Use the cache; when it fails (damaged, disk full, read-only), go on without it."""
+        if self.cache is None:
+            return
         try:
-            self._look_up_cache()
+            action(self.cache)
         except sqlite3.Error as exc:
             message = (
-                f"The image cache {self.cache.path} cannot be read ({exc}); everything is "
-                "computed again in this run."
+                f"The image cache {self.cache.path} cannot be {verb} ({exc}); this run "
+                "goes on without it, and its results will be computed again next time."
             )
             logger.warning("%s", message)
             self.warnings.append(message)
             self.cache = None
-            self.todo = [r for r in self.records if r.path not in self.vectors]
 
-    def _look_up_cache(self) -> None:
-        cache = self.cache
-        self.report("cache", force=True)
-        if cache is None:
-            self.todo = list(self.records)
-            return
+    def _send_cached_thumbnails(self, cache: FeatureCache) -> None:
         self.skipped.update(cache.failures(self.records))
-        cached = cache.features(self.records, self.key)
-        wanted = [r for r in self.records if r.path in cached and r.path not in self.skipped]
+        wanted = [r for r in self.records if r.path not in self.skipped]
         for record, image in cache.images(wanted):
             if self.p.cancel.is_set():
-                self.cancelled = True
-                break
-            self.vectors[record.path] = cached[record.path]
-            self.done_records[record.path] = record.with_metadata(image.metadata)
+                return
+            self.cached_meta[record.path] = image.metadata
+            self.thumbnails_sent.add(record.path)
             if self.p.on_thumbnail is not None:
                 self.p.on_thumbnail(record, image.thumbnail)
             self.report("cache")
-        self.from_cache = len(self.vectors)
-        self.todo = [
-            r for r in self.records if r.path not in self.vectors and r.path not in self.skipped
-        ]
-        self.report("cache", force=True)
-        logger.debug(
-            "cache: %d hits, %d known failures, %d to compute",
-            self.from_cache,
-            len(self.skipped),
-            len(self.todo),
-        )
 
-    # stage 2: decode and embed -------------------------------------------------------
+    def _fetch_features(self, cache: FeatureCache) -> None:
+        known = [r for r in self.records if r.path in self.cached_meta]
+        found = cache.features(known, self.extractor.identity.key())
+        for record in known:
+            if record.path in found:
+                self.vectors[record.path] = found[record.path]
+                self.done_records[record.path] = record.with_metadata(
+                    self.cached_meta[record.path]
+                )
+        self.from_cache = len(found)
+        logger.debug("cache: %d features, %d known failures", len(found), len(self.skipped))
 
-    def compute(self) -> None:
-        if not self.todo:
+    # decode and embed ----------------------------------------------------------------
+
+    def compute(self, todo: list[ImageRecord]) -> None:
+        if not todo:
             return
-        self.stage_started = time.perf_counter()
-        window = self.p.batch_size * 2 + self.p.workers
+        if self.computed == 0:
+            self.stage_started = time.perf_counter()
+        batch_size = self._batch_size()
+        window = batch_size * 2 + self.p.workers
         queue: deque[tuple[ImageRecord, Future]] = deque()
-        pending = iter(self.todo)
+        pending = iter(todo)
         batch: list[tuple[ImageRecord, DecodedImage]] = []
         failures: list[tuple[ImageRecord, str]] = []
         executor = ThreadPoolExecutor(self.p.workers, thread_name_prefix="softclust-decode")
@@ -311,11 +400,9 @@ class _Run:
                 decoded = self._collect(record, future, failures)
                 if decoded is not None:
                     batch.append((record, decoded))
-                    if self.p.on_thumbnail is not None:
-                        self.p.on_thumbnail(record, decoded.thumbnail)
-                if len(batch) >= self.p.batch_size or (not queue and batch):
-                    if self.p.cancel.is_set():
-                        self.cancelled = True
+                    self._send_thumbnail(record, decoded.thumbnail)
+                if len(batch) >= batch_size or (not queue and batch):
+                    if self._stopped() or self._wait_model() is None:
                         break
                     self._embed_and_store(batch, failures)
                     batch, failures = [], []
@@ -323,8 +410,15 @@ class _Run:
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
         if failures:
-            self._write(lambda cache: cache.store_failures(failures))
+            self._guard_cache("written", lambda cache: cache.store_failures(failures))
         self.report("features", force=True)
+
+    def _send_thumbnail(self, record: ImageRecord, jpeg: bytes) -> None:
+        if record.path in self.thumbnails_sent:
+            return
+        self.thumbnails_sent.add(record.path)
+        if self.p.on_thumbnail is not None:
+            self.p.on_thumbnail(record, jpeg)
 
     def _fill(self, queue, pending, executor, window) -> None:
         while len(queue) < window:
@@ -335,7 +429,7 @@ class _Run:
                 decode_image,
                 record.path,
                 record.kind,
-                self.p.extractor.preprocess,
+                self.p.preprocess,
                 thumbnail_size=self.p.thumbnail_size,
                 max_pixels=self.p.max_pixels,
             )
@@ -372,7 +466,7 @@ class _Run:
     def _embed_and_store(self, batch, failures) -> None:
         start = time.perf_counter()
         pixels = np.stack([decoded.pixels for _, decoded in batch])
-        vectors = np.asarray(self.p.extractor.embed(pixels), dtype=np.float32)
+        vectors = np.asarray(self.extractor.embed(pixels), dtype=np.float32)
         self.timings["embed_s"] += time.perf_counter() - start
         entries = []
         for (record, decoded), vector in zip(batch, vectors, strict=True):
@@ -386,32 +480,22 @@ class _Run:
             )
         self.computed += len(batch)
         start = time.perf_counter()
-        self._write(
-            lambda cache: (cache.store(entries, self.key), cache.store_failures(failures))
-        )
+        key = self.extractor.identity.key()
+
+        def write(cache: FeatureCache) -> None:
+            cache.store(entries, key)
+            cache.store_failures(failures)
+
+        self._guard_cache("written", write)
         failures.clear()
         self.timings["store_s"] += time.perf_counter() - start
-
-    def _write(self, action) -> None:
-        """Write to the cache; when it fails (disk full, read-only), go on without it."""
-        if self.cache is None:
-            return
-        try:
-            action(self.cache)
-        except sqlite3.Error as exc:
-            message = (
-                f"The image cache {self.cache.path} cannot be written ({exc}); this run goes "
-                "on without it, and its results will be computed again next time."
-            )
-            logger.warning("%s", message)
-            self.warnings.append(message)
-            self.cache = None
 
     # the result ----------------------------------------------------------------------
 
     def result(self) -> PipelineResult:
         images = [self.done_records[r.path] for r in self.records if r.path in self.vectors]
-        dim = self.p.extractor.identity.dim
+        ident = self.extractor.identity if self.extractor is not None else None
+        dim = ident.dim if ident is not None else 0
         features = (
             np.stack([self.vectors[r.path] for r in images]).astype(np.float32, copy=False)
             if images
@@ -425,13 +509,13 @@ class _Run:
         pending = [
             r for r in self.records if r.path not in self.vectors and r.path not in self.skipped
         ]
+        self.cancelled = self.cancelled and bool(pending)
         elapsed = time.perf_counter() - self.started
         self.report("done", force=True)
-        ident = self.p.extractor.identity
         logger.info(
             "features (%s): %d images (%d cached, %d computed), %d skipped, %d pending, "
             "%.1f s%s",
-            ident.describe(),
+            ident.describe() if ident is not None else "no model yet",
             len(images),
             self.from_cache,
             self.computed,
@@ -446,12 +530,12 @@ class _Run:
             skipped,
             pending,
             ident,
-            self.p.extractor.notice,
+            self.extractor.notice if self.extractor is not None else None,
             self.cancelled,
             self.from_cache,
             self.computed,
             elapsed,
-            self.p.extractor.device,
+            self.extractor.device if self.extractor is not None else "none",
             self.timings,
             self.warnings,
         )

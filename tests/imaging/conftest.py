@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from _images import dji_xmp, write_jpeg
+
+from softclust_gui import paths
 
 
 @pytest.fixture
@@ -25,3 +28,13 @@ def card(tmp_path) -> Path:
     (root / "MISC").mkdir()
     (root / "MISC" / "log.txt").write_text("not scanned: outside DCIM")
     return root
+
+
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    """No bundled weights and an empty torch hub cache."""
+    monkeypatch.setattr(paths, "resources_dir", lambda: tmp_path / "resources")
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    yield
+    torch.hub.set_dir(old)

@@ -6,21 +6,10 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 import torch
 import torchvision
 
-from softclust_gui import paths
 from softclust_gui.cli.main import main
-
-
-@pytest.fixture
-def no_weights(tmp_path, monkeypatch):
-    monkeypatch.setattr(paths, "resources_dir", lambda: tmp_path / "resources")
-    old = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    yield
-    torch.hub.set_dir(old)
 
 
 def test_scan_prints_images_and_skipped(card, capsys):

@@ -208,3 +208,48 @@ def test_a_cache_that_cannot_be_written_does_not_stop_the_run(flight, caplog):
     assert len(result.warnings) == 1
     assert "cannot be written" in result.warnings[0] and "readonly" in result.warnings[0]
     assert "cannot be written" in caplog.text
+
+
+def test_named_extractor_is_built_during_the_run(flight, tmp_path):
+    weights = tmp_path / "mnv3.pth"
+    torch.save(torchvision.models.mobilenet_v3_large(weights=None).state_dict(), weights)
+    thumbs = []
+    pipeline = FeaturePipeline(
+        "mobilenet_v3_large",
+        device="cpu",
+        weights_file=weights,
+        workers=2,
+        on_thumbnail=lambda r, j: thumbs.append(r.path),
+    )
+    result = pipeline.run(scan_source(flight).images)
+
+    assert result.extractor.model == "mobilenet_v3_large" and result.extractor.dim == 1280
+    assert result.features.shape == (12, 1280)
+    assert len(thumbs) == 12 and len(set(thumbs)) == 12  # each thumbnail once
+
+    # Another model over the same images: thumbnails come from the cache, features anew.
+    thumbs.clear()
+    other = FeaturePipeline(
+        "colour-texture", workers=2, on_thumbnail=lambda r, j: thumbs.append(r.path)
+    )
+    again = other.run(scan_source(flight).images)
+    assert (again.from_cache, again.computed) == (0, 12)
+    assert len(thumbs) == 12
+
+
+def test_named_extractor_falls_back_with_the_same_crops(flight, no_weights):
+    result = FeaturePipeline("mobilenet_v3_large", download=False, workers=2).run(
+        scan_source(flight).images
+    )
+    assert result.fallback_used
+    assert "No weights for MobileNetV3-Large" in result.notice
+    assert "resize232" in result.extractor.preprocess
+    assert result.features.shape[0] == 12
+
+
+def test_a_named_extractor_that_cannot_be_built_raises_from_run(flight, tmp_path):
+    pipeline = FeaturePipeline("mobilenet_v3_large", weights_file=tmp_path / "gone.pth")
+    with pytest.raises(FileNotFoundError, match=r"gone\.pth does not exist"):
+        pipeline.run(scan_source(flight).images)
+    with pytest.raises(ValueError, match="extractor must be one of"):
+        FeaturePipeline("vgg16")
