@@ -19,6 +19,7 @@ file stops the build at once rather than the app later.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -99,16 +100,26 @@ def run_pyinstaller(args: argparse.Namespace, choices: list[sb.WeightsChoice]) -
     return time.perf_counter() - start
 
 
-def finish_bundle(bundle: Path) -> None:
-    """Files that belong beside the executables rather than inside the library folder."""
+def finish_bundle(bundle: Path, seconds: float, choices: list[sb.WeightsChoice]) -> None:
+    """Add the files that go beside the executables, then mark the bundle complete."""
     if sys.platform.startswith("linux"):
         target = bundle / "install_linux_desktop.py"
         shutil.copyfile(HERE / "install_linux_desktop.py", target)
         target.chmod(0o755)
+    info = {
+        "version": sb.app_version(),
+        "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "build_seconds": round(seconds, 1),
+        "python": sys.version.split()[0],
+        "platform": sys.platform,
+        "weights": {c.backbone: c.origin for c in choices},
+    }
+    sb.build_stamp(bundle).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # keep our lines in order with PyInstaller's
     try:
         import PyInstaller  # noqa: F401
     except ImportError:
@@ -123,13 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    bundle = report_size.default_bundle(args.dist)
+    sb.build_stamp(bundle).unlink(missing_ok=True)  # the bundle is incomplete until the end
     try:
         seconds = run_pyinstaller(args, choices)
     except subprocess.CalledProcessError as exc:
         print(f"error: PyInstaller failed with exit code {exc.returncode}.", file=sys.stderr)
         return 1
     bundle = report_size.default_bundle(args.dist)
-    finish_bundle(bundle)
+    finish_bundle(bundle, seconds, choices)
     print(f"built {bundle} in {seconds / 60:.1f} min")
     report_size.main([str(bundle)])
     if args.no_smoke:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import importlib.util
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -37,6 +38,7 @@ WEIGHTS_FILES: dict[str, str] = {
     "resnet50": "resnet50-11ad3fa6.pth",
 }
 DEFAULT_BUNDLED_WEIGHTS = ("mobilenet_v3_large",)
+_NATIVE_SUFFIXES = (".so", ".pyd", ".dylib")
 
 # Files of resources/ that are notes for developers, not for the app.
 _RESOURCE_SKIP = ("README.md", "*.pyc", ".*")
@@ -60,7 +62,7 @@ EXCLUDED_MODULES: tuple[str, ...] = (
     "pytestqt",
     "PyInstaller",
     "Cython",
-    "torch.testing._internal",
+    # Not torch.testing._internal: torch.utils.checkpoint imports it when torchvision loads.
     "torch.utils.tensorboard",
     "tensorboard",
     # Qt: the app uses QtCore, QtGui and QtWidgets only.
@@ -99,7 +101,8 @@ class TrimRule:
 TRIM_RULES: tuple[TrimRule, ...] = (
     TrimRule("torch/include/*", "C++ headers, for building extensions only"),
     TrimRule("torch/share/*", "CMake files, for building extensions only"),
-    TrimRule("torch/testing/_internal/*", "torch's own test suite helpers"),
+    TrimRule("torch/bin/test_*", "torch's C++ test programs (in the CPU wheels)"),
+    TrimRule("torch/bin/protoc*", "protobuf compiler, for building only"),
     TrimRule("*/caffe2/*include*", "C++ headers"),
     TrimRule("nvidia/*/include/*", "CUDA headers"),
     TrimRule("nvidia/*.a", "static CUDA libraries, for linking only"),
@@ -325,3 +328,31 @@ def app_version(root: Path = ROOT) -> str:
         if line.startswith("__version__"):
             return line.split("=", 1)[1].strip().strip("\"'")
     raise ValueError(f"No __version__ line in {root / 'softclust_gui' / '__init__.py'}.")
+
+
+def loaded_by_path_libs(package: str = "torchvision") -> list[tuple[str, str]]:
+    """Native libraries of ``package`` that it loads by file path, not by ``import``.
+
+    torchvision loads its operators (``_C_stable``: ``nms`` and the other ops the models
+    register with torch) and its image codecs (``image_stable``) with
+    ``torch.ops.load_library``, which PyInstaller's import analysis cannot see. Returns
+    ``(source, bundle folder)`` pairs for the libraries at the top of the package folder;
+    empty when the package is not installed.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return [
+        (str(lib), package)
+        for lib in sorted(folder.iterdir())
+        if lib.is_file() and lib.suffix in _NATIVE_SUFFIXES
+    ]
+
+
+def build_stamp(bundle: Path) -> Path:
+    """The file ``build.py`` writes beside a finished bundle (``SoftClust.build.json``).
+
+    A bundle folder without it may be half written by a build that is still running.
+    """
+    return bundle.with_name(f"{bundle.stem}.build.json")

@@ -1,7 +1,8 @@
 """The built bundle runs: its CLI sorts photos, its GUI starts offscreen and quits on SIGTERM.
 
-Skipped when no bundle is built (``python packaging/build.py`` makes one in
-``packaging/dist``; ``SOFTCLUST_BUNDLE`` names another).
+Skipped when no bundle is built: ``python packaging/build.py`` makes one in
+``packaging/dist`` and marks it finished with ``SoftClust.build.json`` beside it (a folder
+without it may be half written by a running build); ``SOFTCLUST_BUNDLE`` names another.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from pathlib import Path
 import pytest
 import report_size
 import smoke_test
+import softclust_bundle as sb
 
 
 def _bundle() -> Path:
     named = os.environ.get("SOFTCLUST_BUNDLE")
     bundle = Path(named) if named else report_size.default_bundle()
+    if not named and not sb.build_stamp(bundle).is_file():
+        pytest.skip(f"no finished build: no {sb.build_stamp(bundle)} (see packaging/README.md)")
     try:
         smoke_test.executables(bundle)
     except FileNotFoundError as exc:

@@ -163,6 +163,8 @@ def test_trim_drops_headers_translations_and_unused_cuda_but_keeps_what_torch_li
     toc = [
         ("torch/include/ATen/Tensor.h", "/src/a", "DATA"),
         ("torch/lib/libtorch_cuda.so", "/src/b", "BINARY"),
+        ("torch/bin/test_api", "/src/b2", "BINARY"),
+        ("torch/bin/torch_shm_manager", "/src/b3", "BINARY"),
         ("nvidia/cu13/lib/libcusolverMg.so.12", "/src/c", "BINARY"),
         ("nvidia/cu13/lib/libcusolver.so.12", "/src/d", "BINARY"),
         ("nvidia/cu13/lib/libnvrtc.alt.so.13", "/src/e", "BINARY"),
@@ -176,6 +178,7 @@ def test_trim_drops_headers_translations_and_unused_cuda_but_keeps_what_torch_li
     kept, dropped = sb.trim(toc)
     assert [e[0] for e in kept] == [
         "torch/lib/libtorch_cuda.so",
+        "torch/bin/torch_shm_manager",
         "nvidia/cu13/lib/libcusolver.so.12",
         "nvidia/cu13/lib/libnvrtc.so.13",
         "nvidia/cu13/lib/libnvrtc-builtins.so.13.0",
@@ -225,6 +228,21 @@ def test_nvidia_dlopen_libs_adds_nvrtc_builtins_but_not_the_alternative_build(tm
         (str(site / "nvidia" / "cu13" / "lib" / "libnvrtc-builtins.so.13.0"), "nvidia/cu13/lib")
     ]
     assert sb.nvidia_dlopen_libs([tmp_path / "empty"]) == []
+
+
+def test_torchvisions_operator_library_is_collected_by_path():
+    """torchvision registers ``nms`` & co. from ``_C_stable``, which no import names."""
+    import torchvision
+
+    pairs = sb.loaded_by_path_libs("torchvision")
+    folder = Path(torchvision.__file__).parent
+    names = {Path(src).name for src, _ in pairs}
+    assert any(name.startswith("_C") for name in names), sorted(
+        p.name for p in folder.iterdir()
+    )
+    assert {dest for _, dest in pairs} == {"torchvision"}
+    assert all(Path(src).parent == folder for src, _ in pairs)
+    assert sb.loaded_by_path_libs("no_such_package_here") == []
 
 
 def _imported_modules(package: Path) -> set[str]:
