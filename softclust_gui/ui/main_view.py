@@ -26,12 +26,11 @@ from PySide6.QtWidgets import (
 from softclust_gui.imaging import EXTRACTOR_NAMES
 from softclust_gui.session import ROOT, Change, Session, SessionError
 from softclust_gui.ui.grid import ImageGrid, ImageIdRole
-from softclust_gui.ui.plot import PlotPane, gps_xy, project_2d
+from softclust_gui.ui.plot import PlotPane, gps_xy
 from softclust_gui.ui.preview import PreviewDialog, PreviewPane
 from softclust_gui.ui.progress_panel import ProgressPanel
 from softclust_gui.ui.thumbnails import ThumbnailLoader
 from softclust_gui.ui.tree_model import ClusterTreeModel, ClusterTreeView
-from softclust_gui.ui.workers import Worker, WorkerContext, WorkerSlot
 from softclust_gui.ui.workflow import GROUP_BY, SortSettings
 
 logger = logging.getLogger(__name__)
@@ -45,8 +44,16 @@ MODEL_LABELS = {
 MAX_CLUSTERS = 64
 
 
-def _projection(context: WorkerContext, features: np.ndarray) -> np.ndarray:
-    return project_2d(features)
+def projection_of(session: Session) -> np.ndarray:
+    """The images in 2-D: the first two columns of the session's features.
+
+    The workflow reduces features with ``reduce_features`` (PCA), so these columns are
+    the two principal axes; no decomposition is needed on the GUI thread.
+    """
+    features = session.features
+    if features is None or features.shape[1] < 2:
+        return np.zeros((0, 2))
+    return np.asarray(features[:, :2], dtype=np.float64)
 
 
 def gps_positions(session: Session) -> np.ndarray | None:
@@ -155,7 +162,6 @@ class MainView(QWidget):
         self.session: Session | None = None
         self.current_node = ROOT
         self._preview_dialog: PreviewDialog | None = None
-        self._projection_slot = WorkerSlot(self)
 
         self.settings_bar = SettingsBar(self)
         self.tree_model = ClusterTreeModel(loader, self)
@@ -240,20 +246,12 @@ class MainView(QWidget):
             return
         session.observers.append(self._on_change)
         self.grid.model.is_excluded = session.is_excluded
-        self.plot.set_data(np.zeros((0, 2)), gps_positions(session))
-        if session.features is not None:
-            worker = Worker(_projection, session.features)
-            worker.signals.result.connect(self._projected)
-            self._projection_slot.start(worker)
+        self.plot.set_data(projection_of(session), gps_positions(session))
         self.tree.expandAll()
         self.tree.select_node(ROOT)
         self._show_node(ROOT)
         self._update_plot()
         self.session_changed.emit()
-
-    def _projected(self, projection: np.ndarray) -> None:
-        self.plot.set_data(projection, self.plot.positions)
-        self._update_plot()
 
     def _on_change(self, change: Change) -> None:
         known = set(self.session.node_ids())

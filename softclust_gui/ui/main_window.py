@@ -34,8 +34,15 @@ SAMPLE_FLIGHT = "sample-flight"
 
 
 def detect_device(context: WorkerContext) -> tuple[str, str]:
-    """The compute device's description and torch's version (importing torch is slow)."""
+    """The compute device's description and torch's version.
+
+    Also imports the engine (torch, scikit-learn) now, while the start screen waits for
+    a folder: loading their compiled modules holds the GIL for a second or more, which
+    would otherwise stall the window in the middle of the first sorting.
+    """
     import torch
+
+    import softclust_gui.engine  # noqa: F401
 
     return compute.describe_device("auto").describe(), torch.__version__
 
@@ -103,7 +110,7 @@ class MainWindow(QMainWindow):
         job = self.job
         job.stage.connect(self._show_stage)
         job.scanned.connect(self._scanned)
-        job.thumbnail.connect(self.loader.offer)
+        job.thumbnails.connect(self.loader.offer_many)
         job.skipped.connect(self.processing.panel.add_skipped)
         job.notice.connect(self._notice)
         job.session_ready.connect(self._session_ready)

@@ -33,19 +33,6 @@ def colour(index: int) -> QColor:
     return QColor(PALETTE[index % len(PALETTE)])
 
 
-def project_2d(features: np.ndarray) -> np.ndarray:
-    """Rows of ``features`` (n, d) on their first two principal axes, shape (n, 2)."""
-    x = np.asarray(features, dtype=np.float64)
-    if x.shape[0] < 2:
-        return np.zeros((x.shape[0], 2))
-    centred = x - x.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    axes = vt[:2].T
-    if axes.shape[1] < 2:
-        axes = np.pad(axes, ((0, 0), (0, 2 - axes.shape[1])))
-    return centred @ axes
-
-
 def gps_xy(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Local east/north metres around the mean position (equirectangular, fine for a flight)."""
     lat0 = float(np.mean(lat))

@@ -104,7 +104,11 @@ class _CacheReader:
                 self._cache = None
 
 
-def _load_batch(context: WorkerContext, keys: list[str], reader: _CacheReader) -> None:
+def _load_batch(
+    context: WorkerContext, keys: list[str], reader: _CacheReader
+) -> list[tuple[str, QImage]]:
+    """Thumbnails for ``keys``, sent back all at once (one event, not one per image)."""
+    loaded = []
     for key in keys:
         context.check_cancelled()
         try:
@@ -113,7 +117,8 @@ def _load_batch(context: WorkerContext, keys: list[str], reader: _CacheReader) -
         except Exception as exc:  # a bad file gets no thumbnail, never a crash
             logger.debug("no thumbnail for %s: %s", key, exc)
             image = QImage()
-        context.progress((key, image))
+        loaded.append((key, image))
+    return loaded
 
 
 class ThumbnailLoader(QObject):
@@ -157,6 +162,10 @@ class ThumbnailLoader(QObject):
         self.cache.put(key, image)
         self.ready.emit(key)
 
+    def offer_many(self, items: list[tuple[str, QImage]]) -> None:
+        for key, image in items:
+            self.offer(key, image)
+
     def cancel(self) -> None:
         self._pending.clear()
         if self._worker is not None:
@@ -171,18 +180,14 @@ class ThumbnailLoader(QObject):
         if not keys:
             return
         worker = Worker(_load_batch, keys, self._reader)
-        worker.signals.progress.connect(self._arrived)
+        worker.signals.result.connect(self._arrived)
         worker.signals.finished.connect(self._batch_done)
         self._worker = worker
         start(worker)
 
-    def _arrived(self, item: tuple[str, QImage]) -> None:
-        key, image = item
-        if image.isNull():
-            self.failed.add(key)
-            return
-        self.cache.put(key, image)
-        self.ready.emit(key)
+    def _arrived(self, items: list[tuple[str, QImage]]) -> None:
+        for key, image in items:
+            self.offer(key, image)
 
     def _batch_done(self) -> None:
         self._worker = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeView
@@ -26,18 +25,6 @@ NO_PARENT = QModelIndex()  # the invalid index: "top level" for item models
 NodeIdRole = Qt.ItemDataRole.UserRole + 10
 NAME, COUNT = 0, 1
 ICON_PX = 40
-
-
-def representative(session: Session, node_id: int) -> int | None:
-    """The image of ``node_id``'s subtree nearest the mean of their features."""
-    members = session.images_of(node_id)
-    if not members:
-        return None
-    if session.features is None:
-        return members[0]
-    vectors = session.features[members]
-    distances = ((vectors - vectors.mean(axis=0)) ** 2).sum(axis=1)
-    return members[int(np.argmin(distances))]
 
 
 class ClusterTreeModel(QAbstractItemModel):
@@ -148,7 +135,7 @@ class ClusterTreeModel(QAbstractItemModel):
 
     def _thumbnail(self, node_id: int) -> QImage | None:
         if node_id not in self._representatives:
-            self._representatives[node_id] = representative(self.session, node_id)
+            self._representatives[node_id] = self.session.representative(node_id)
         image_id = self._representatives[node_id]
         if image_id is None:
             return None

@@ -11,18 +11,42 @@ exception, or its cancellation arrives back on the GUI thread as a signal:
 
 Signals: ``started``, ``progress(object)``, ``result(object)``, ``error(object)`` (the
 exception), ``cancelled``, and ``finished`` (always last, whatever happened).
+
+Pool threads run below the GUI thread's priority (and so do the threads they start,
+which inherit it): on a busy laptop the window keeps answering while work goes on.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
 
 logger = logging.getLogger(__name__)
+
+BACKGROUND_NICE = 10  # Linux niceness of pool threads (0 is normal, 19 the lowest)
+_thread_state = threading.local()
+
+
+def lower_thread_priority() -> None:
+    """Put the calling thread below normal priority, once; threads it starts inherit it."""
+    if getattr(_thread_state, "lowered", False):
+        return
+    _thread_state.lowered = True
+    try:
+        if sys.platform.startswith("linux"):
+            tid = threading.get_native_id()
+            now = os.getpriority(os.PRIO_PROCESS, tid)
+            os.setpriority(os.PRIO_PROCESS, tid, max(now, BACKGROUND_NICE))
+        else:
+            QThread.currentThread().setPriority(QThread.Priority.LowPriority)
+    except (OSError, AttributeError) as exc:
+        logger.debug("could not lower a worker thread's priority: %s", exc)
 
 
 class Cancelled(Exception):
@@ -73,6 +97,7 @@ class Worker(QRunnable):
         self.context.cancel_event.set()
 
     def run(self) -> None:
+        lower_thread_priority()
         logger.debug("worker started: %s", self.name)
         self.signals.started.emit()
         try:
