@@ -22,8 +22,10 @@ Session (``model``)
 
 Saving (``store``)
     ``save_session(session, path=None) -> SessionStore`` writes it and saves every later
-    edit; ``find_saved_session(source) -> Path | None``; ``open_session(path,
-    features=None) -> Session``; ``SessionFileError`` for newer, damaged or foreign files.
+    edit; ``find_saved_session(source) -> Path | None``;
+    ``describe_saved_session(path) -> SavedSessionInfo(path, source, images, clusters,
+    saved_at)`` for a "resume?" prompt; ``open_session(path, features=None) -> Session``;
+    ``SessionFileError`` for newer, damaged or foreign files.
 
 Export and offload (``export``, ``offload``)
     ``export(items: Iterable[ExportItem], dest, *, move=False, dry_run=False,
@@ -53,8 +55,10 @@ from softclust_gui.session.model import (
 from softclust_gui.session.names import safe_name
 from softclust_gui.session.offload import offload
 from softclust_gui.session.store import (
+    SavedSessionInfo,
     SessionFileError,
     SessionStore,
+    describe_saved_session,
     find_saved_session,
     open_session,
     save_session,
@@ -72,12 +76,14 @@ __all__ = [
     "FitResult",
     "ImageEntry",
     "NodeState",
+    "SavedSessionInfo",
     "Session",
     "SessionError",
     "SessionFileError",
     "SessionStore",
     "Status",
     "TransferProgress",
+    "describe_saved_session",
     "export",
     "find_saved_session",
     "offload",

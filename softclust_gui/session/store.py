@@ -21,6 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from softclust_gui import __version__, paths
@@ -225,6 +226,44 @@ def _write_full(session: Session, path: Path) -> None:
         raise
 
 
+@dataclass(frozen=True)
+class SavedSessionInfo:
+    """What a "resume?" question shows, read without loading the session."""
+
+    path: Path
+    source: Path
+    images: int
+    clusters: int  # leaves of the tree
+    saved_at: float  # seconds since the epoch
+
+
+def describe_saved_session(path: Path | str) -> SavedSessionInfo:
+    """Source, counts and time of a saved session; ``SessionFileError`` if unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise SessionFileError(f"There is no saved session at {path}.")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise _damaged(path, str(exc)) from exc
+    try:
+        _check_header(path, conn)
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        images = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+        leaves = conn.execute(
+            "SELECT COUNT(*) FROM nodes WHERE id NOT IN "
+            "(SELECT parent FROM nodes WHERE parent IS NOT NULL)"
+        ).fetchone()[0]
+        saved_at = float(meta.get("saved_at", meta["created_at"]))
+        return SavedSessionInfo(path, Path(meta["source"]), images, leaves, saved_at)
+    except sqlite3.Error as exc:
+        raise _damaged(path, str(exc)) from exc
+    except (KeyError, ValueError) as exc:
+        raise _damaged(path, f"missing {exc}") from exc
+    finally:
+        conn.close()
+
+
 def _damaged(path: Path, detail: str) -> SessionFileError:
     return SessionFileError(
         f"The saved session {path} is damaged or is not a SoftClust session ({detail}). "
@@ -272,7 +311,7 @@ def open_session(path: Path | str, features=None) -> Session:
     return session
 
 
-def _read(path: Path, conn: sqlite3.Connection) -> Session:
+def _check_header(path: Path, conn: sqlite3.Connection) -> None:
     app_id = conn.execute("PRAGMA application_id").fetchone()[0]
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if app_id != APPLICATION_ID:
@@ -283,6 +322,10 @@ def _read(path: Path, conn: sqlite3.Connection) -> Session:
             f"{version}; this version reads up to {SCHEMA_VERSION}). Update SoftClust to "
             "resume it, or start a new session for this folder."
         )
+
+
+def _read(path: Path, conn: sqlite3.Connection) -> Session:
+    _check_header(path, conn)
     meta = dict(conn.execute("SELECT key, value FROM meta"))
     images, excluded = [], []
     for row in conn.execute("SELECT * FROM images ORDER BY id"):

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 from softclust_gui.session.model import ROOT, ImageEntry, Session
 from softclust_gui.session.store import (
     SessionFileError,
+    describe_saved_session,
     find_saved_session,
     open_session,
     save_session,
@@ -264,3 +266,17 @@ def test_a_full_disk_keeps_editing_says_so_and_recovers_on_the_next_save(tmp_pat
     assert snapshot(reopened) == snapshot(session)
     reopened.store.close()
     session.store.close()
+
+
+def test_a_saved_session_is_described_for_the_resume_question(tmp_path):
+    session = make_session(tmp_path / "card")
+    save_session(session)
+    edit_script(session)
+    session.store.close()
+    info = describe_saved_session(find_saved_session(tmp_path / "card"))
+    assert info.source == tmp_path / "card" and info.images == 20
+    assert info.clusters == len(session.leaves()) == 2
+    assert abs(info.saved_at - time.time()) < 60
+    info.path.write_bytes(b"garbage" * 100)
+    with pytest.raises(SessionFileError, match="damaged or is not a SoftClust session"):
+        describe_saved_session(info.path)
