@@ -50,7 +50,9 @@ MANIFEST_COLUMNS = (
     "capture_time",
     "gps",
 )
-MAX_FOLDER_BYTES = 100  # keeps nested paths well under Windows' 260-character limit
+MAX_FOLDER_BYTES = 100  # keeps nested paths short for Windows' 260-character limit
+# NOTE: a tree nested very deep can still pass 260 characters on Windows without long
+# path support; the flat layout avoids it.
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,10 @@ saves the touched rows to its store, if it has one.
 
 Node ids are stable integers that are never reused; the root is ``ROOT`` (0). Each image
 sits in exactly one node (usually a leaf); a node's count includes its subtree.
+
+A session is not thread-safe: edit it from one thread. Long clustering runs go through
+``fit_node`` (read-only, any thread) and ``apply_fit`` (an edit, on the editing thread).
+The undo history lives in memory only; a resumed session starts with an empty one.
 """
 
 from __future__ import annotations
