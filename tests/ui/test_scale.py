@@ -24,6 +24,13 @@ BUSY_LAG_LIMIT_MS = 500
 BUDGET = 1_000_000  # bytes of thumbnails kept in memory: about 80 of 64 x 48
 
 
+def _scrolled_into_view(view, index) -> bool:
+    """Scroll to ``index``; True once it is on screen (the view lays items out in batches,
+    so a row far down may not have a place yet right after the model was filled)."""
+    view.scrollTo(index)
+    return view.viewport().rect().intersects(view.visualRect(index))
+
+
 def test_3000_images_lag_and_bounded_memory(qtbot, tmp_path):
     write_photos(tmp_path / "survey", per_look=N_PER_LOOK, size=(64, 48))
     win = MainWindow(settings=SortSettings(n_clusters=6, model="colour-texture"))
@@ -66,7 +73,7 @@ def test_3000_images_lag_and_bounded_memory(qtbot, tmp_path):
     peak_rss = rss_start
     for row in range(0, 3 * N_PER_LOOK, 150):
         index = grid.model.index(row)
-        grid.view.scrollTo(index)
+        qtbot.waitUntil(lambda i=index: _scrolled_into_view(grid.view, i))
         key = grid.model.keys[row]
         qtbot.waitUntil(lambda k=key: k in win.loader.cache or k in win.loader.failed)
         assert win.loader.cache.total_bytes <= BUDGET
