@@ -33,7 +33,7 @@ kept together.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -204,13 +204,16 @@ def _as_array(x) -> np.ndarray:
 
 
 class SplitAcceptance:
-    """The stopping test as the tree-growth loop calls it; keeps every outcome.
+    """The split test as the tree-growth loop calls it; keeps every outcome.
 
     Parameters
     ----------
     alpha : float, default=1e-3
     seed : int, default=0
         Node ``i`` draws its folds with seed ``seed + i``, so a fit is repeatable.
+    stop : bool, default=False
+        True: a rejected split is not made (growth stops there at once). False: every
+        split is made and only recorded, for :func:`cut_tree` to cut afterwards.
 
     Attributes
     ----------
@@ -218,9 +221,10 @@ class SplitAcceptance:
         The outcome for every node whose candidate split was tested.
     """
 
-    def __init__(self, alpha: float = ALPHA, seed: int = 0):
+    def __init__(self, alpha: float = ALPHA, seed: int = 0, stop: bool = False):
         self.alpha = alpha
         self.seed = seed
+        self.stop = stop
         self.results: dict[int, SplitTest] = {}
 
     def __call__(self, node_id: int, node, split) -> bool:
@@ -230,4 +234,66 @@ class SplitAcceptance:
         )
         self.results[node_id] = result
         logger.debug("node %d (%d points): %s", node_id, len(node), result.reason)
-        return result.accepted
+        return result.accepted or not self.stop
+
+
+def cut_tree(nodes: list, tests: dict[int, SplitTest]) -> tuple[list, dict[int, SplitTest]]:
+    """The tree cut below every node that has no supported split in its subtree.
+
+    A split is kept when it, or any split below it, is supported: at the root of many
+    clusters the projection on one direction can look flat (a mix of many modes) while
+    the splits further down each separate two clear modes; a node becomes a leaf only
+    when no split anywhere below it finds two modes.
+
+    Parameters
+    ----------
+    nodes : list of TreeNode
+        A grown tree, root first, children after their parents.
+    tests : dict of int to SplitTest
+        The test of each internal node's split (a missing node counts as unsupported).
+
+    Returns
+    -------
+    nodes : list of TreeNode
+        The kept nodes, renumbered 0.. in the same order, leaves labelled 0..K-1
+        depth-first (child 0 first), as the growth loop labels them.
+    tests : dict of int to SplitTest
+        The tests of the kept nodes, under their new ids.
+    """
+    supported = {i: test.accepted for i, test in tests.items()}
+    keep: dict[int, bool] = {}
+    for node in reversed(nodes):
+        below = any(keep[child] for child in node.children)
+        keep[node.node_id] = bool(node.children) and (
+            supported.get(node.node_id, False) or below
+        )
+
+    new_id: dict[int, int] = {}
+    kept = []
+    for node in nodes:
+        if node.parent is not None and not (node.parent in new_id and keep[node.parent]):
+            continue
+        new_id[node.node_id] = len(kept)
+        kept.append((node, keep[node.node_id]))
+    cut = []
+    for node, split in kept:
+        cut.append(
+            replace(
+                node,
+                node_id=new_id[node.node_id],
+                parent=None if node.parent is None else new_id[node.parent],
+                children=tuple(new_id[c] for c in node.children) if split else (),
+                surface=node.surface if split else None,
+                label=None,
+            )
+        )
+    label, stack = 0, [0]
+    while stack:
+        node = cut[stack.pop()]
+        if node.children:
+            stack.extend(reversed(node.children))
+        else:
+            node.label = label
+            label += 1
+    renumbered = {new_id[i]: test for i, test in tests.items() if i in new_id}
+    return cut, renumbered

@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..compute import resolve_device
-from ._auto_k import SplitAcceptance
+from ._auto_k import SplitAcceptance, cut_tree
 from ._validation import check_new_points, check_points
 from .criteria import ClusterCriterion, make_criterion
 from .progress import Reporter
@@ -35,9 +35,9 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
     Parameters
     ----------
     n_clusters : int or "auto", default=2
-        Number of clusters (leaves of the tree), >= 1. "auto": the tree grows as usual,
-        but a leaf whose candidate split the data does not support stays whole (a test
-        of two modes along the split, see Notes), up to ``max_clusters`` leaves.
+        Number of clusters (leaves of the tree), >= 1. "auto": the tree grows as usual
+        to ``max_clusters`` leaves and is cut below every node where no split finds two
+        modes (see Notes).
     criterion : {"compact", "connected"}, ClusterCriterion or callable, default="compact"
         "compact": the paper's softened within-cluster sum of squares (clusters that are
         compact blobs). "connected": a soft normalised cut on a k-nearest-neighbour
@@ -91,8 +91,8 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
     n_clusters_ : int
     n_features_in_ : int
     split_tests_ : dict of int to SplitTest
-        Only with ``n_clusters="auto"``: the stopping test's outcome for every node whose
-        candidate split was tested (rejected ones stayed leaves).
+        Only with ``n_clusters="auto"``: the split test's outcome for every node of
+        ``tree_`` whose split was tested (the leaves' splits were cut away).
 
     Notes
     -----
@@ -100,8 +100,9 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
     (:func:`~softclust_gui.engine.assess_split`): the node is cut into two random folds,
     a 2-means direction seeded by the split is fitted on one fold and the other fold's
     projection on it is tested for two modes against uniform data (the least favourable
-    unimodal law), both ways, at the level 1e-3 fixed for all data. The tree is the one
-    the fixed-K fit grows, cut where the test says stop.
+    unimodal law), both ways, at the level 1e-3 fixed for all data. A split is kept when
+    it, or any split below it, is supported: the tree is the one the fixed-K fit grows
+    to ``max_clusters`` leaves, cut where the test says stop.
 
     A user criterion is a sum over clusters of a term f(X, a), where a holds the
     memberships in [0, 1] (0/1 for a hard partition), for example
@@ -265,6 +266,8 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
         tree = grow_tree(
             source, n_clusters, criterion, settings, generator, rng, reporter, accept
         )
+        if auto:
+            tree, tests = cut_tree(tree, accept.results)
 
         labels = np.empty(len(X), dtype=np.int64)
         leaves = [node for node in tree if node.is_leaf]
@@ -276,7 +279,7 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
         self.criterion_ = float(sum(node.criterion for node in leaves))
         self.n_clusters_ = len(leaves)
         if auto:
-            self.split_tests_ = accept.results
+            self.split_tests_ = tests
         return self
 
     def _forget_fit(self):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from sklearn.decomposition import PCA
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +72,8 @@ def reduce_features(
     k = d if max_dims is None else min(max_dims, n, d)
     pca = None
     if k < d:
+        from sklearn.decomposition import PCA  # imported here: it takes most of a second
+
         pca = PCA(n_components=k, whiten=whiten, random_state=random_state)
         normed = pca.fit_transform(normed).astype(np.float32)
         logger.debug(

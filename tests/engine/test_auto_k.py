@@ -102,7 +102,8 @@ def test_auto_finds_four_well_separated_blobs():
     internal = [node.node_id for node in model.tree_ if node.children]
     leaves = [node.node_id for node in model.tree_ if not node.children]
     assert all(model.split_tests_[i].accepted for i in internal)
-    assert all(not model.split_tests_[i].accepted for i in leaves)
+    tests = model.split_tests_
+    assert all(i not in tests or not tests[i].accepted for i in leaves)
     again = _auto().fit(X)
     assert np.array_equal(again.labels_, model.labels_)
 
@@ -126,3 +127,43 @@ def test_auto_rejects_a_bad_bound():
         ValueError, match=r"max_clusters.*must be an int in the range \[1, inf\)"
     ):
         _auto(max_clusters=0).fit(X)
+
+
+def test_cut_tree_keeps_a_flat_looking_split_above_supported_ones():
+    from softclust_gui.engine import TreeNode
+    from softclust_gui.engine._auto_k import SplitTest, cut_tree
+
+    def node(i, parent, children, members):
+        members = np.asarray(members, dtype=np.int64)
+        return TreeNode(i, parent, children, members, len(members), 1.0, surface=object())
+
+    # 0 -> (1, 2); 1 -> (3, 4); 2 -> (5, 6); 4 -> (7, 8)
+    nodes = [
+        node(0, None, (1, 2), range(8)),
+        node(1, 0, (3, 4), range(4)),
+        node(2, 0, (5, 6), range(4, 8)),
+        node(3, 1, (), [0]),
+        node(4, 1, (7, 8), [1, 2, 3]),
+        node(5, 2, (), [4, 5]),
+        node(6, 2, (), [6, 7]),
+        node(7, 4, (), [1]),
+        node(8, 4, (), [2, 3]),
+    ]
+    yes = SplitTest(True, 1e-9, 0.05, 100, "")
+    no = SplitTest(False, 1.0, 0.35, 100, "")
+    # The root looks flat, but node 1's split is supported; nothing below 2 and 4 is.
+    cut, tests = cut_tree(nodes, {0: no, 1: yes, 2: no, 4: no})
+    assert [(n.node_id, n.parent, n.children) for n in cut] == [
+        (0, None, (1, 2)),
+        (1, 0, (3, 4)),
+        (2, 0, ()),
+        (3, 1, ()),
+        (4, 1, ()),
+    ]
+    assert [n.label for n in cut] == [None, None, 2, 0, 1]
+    assert cut[2].surface is None and cut[4].surface is None and cut[1].surface is not None
+    assert list(cut[4].members) == [1, 2, 3]
+    assert tests == {0: no, 1: yes, 2: no, 4: no}
+    # Nothing supported anywhere: the root alone.
+    alone, _ = cut_tree(nodes, {})
+    assert len(alone) == 1 and alone[0].label == 0 and alone[0].children == ()
