@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-SUITE = Path(os.environ.get("SOFTCLUST_BENCH_DATA", "/work/shared/data/clustering-benchmarks"))
+# The benchmark data sits beside the checkout (../shared/data); SOFTCLUST_BENCH_DATA overrides.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SUITE = Path(os.environ.get("SOFTCLUST_BENCH_DATA", SHARED_DATA / "clustering-benchmarks"))
 BATTERIES = ("wut", "fcps", "sipu", "graves", "other", "uci")
 
 

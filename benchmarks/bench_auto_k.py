@@ -1,0 +1,295 @@
+"""Automatic number of clusters: hypersurface clustering against X-means, G-means, HDBSCAN
+and Genie, side by side in one run.
+
+Table 1: every dataset of the clustering benchmark suite (../shared/data/clustering-benchmarks)
+and scikit-learn's digits. Per method: the share of datasets where the found K equals the
+true K of some reference labelling, the mean |found K - true K| (nearest labelling), the
+mean adjusted Rand index at the found K (noise points left out, best labelling kept), and
+the total wall time. Datasets over ``--cap`` points are subsampled (stated in the output).
+Table 2: UC Merced land-use aerial photos (400 images, 8 classes) as MobileNet V1 int8
+embeddings (the imaging layer's LiteRT extractor), L2-normalised: found K and ARI.
+
+Every method gets the same upper bound ``--max-k`` and parameters fixed for all datasets:
+- hc_auto: HypersurfaceClustering(n_clusters="auto"), compact criterion, linear surface
+  ("connected"/MLP is left out: 30x slower per tree here, too slow for the whole suite).
+- xmeans: pyclustering X-means (BIC), k-means++ start with 2 centres, kmax = max-k.
+- gmeans: pyclustering G-means (Anderson-Darling), k_init 1, k_max = max-k.
+- hdbscan: scikit-learn HDBSCAN with its defaults (noise is one more cluster for the ARI,
+  and not counted in the found K).
+- genie_auto: genieclust has no automatic K of its own; Genie (g = 0.3) cut at the K in
+  2..max-k that maximises the generalised Dunn index DuNN-OWA (genieclust.cluster_validity
+  .dunnowa_index), the validity index its author recommends for Genie.
+
+Run from the repository root (needs the ``bench`` extra: pip install -e '.[bench]'):
+    .venv/bin/python benchmarks/bench_auto_k.py            # the whole suite + images
+    .venv/bin/python benchmarks/bench_auto_k.py --quick    # six datasets, no images
+CSV files go to benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import adjusted_rand_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _datasets import SHARED_DATA, Dataset, dataset_names, digits, load
+
+RESULTS = Path(__file__).resolve().parent / "results"
+IMAGES = SHARED_DATA / "images" / "ucmerced-landuse"
+WEIGHTS = SHARED_DATA / "weights" / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
+QUICK = ["wut/x2", "fcps/atom", "fcps/lsun", "sipu/s1", "graves/ring", "uci/wine"]
+
+
+# -- methods: each maps (X, max_k) to labels (noise as -1) ------------------------------
+
+
+def hc_auto(criterion, surface):
+    def run(X, max_k):
+        from softclust_gui.engine import HypersurfaceClustering
+
+        model = HypersurfaceClustering(
+            "auto",
+            max_clusters=max_k,
+            criterion=criterion,
+            surface=surface,
+            device="cpu",
+            random_state=0,
+        )
+        return model.fit_predict(X)
+
+    return run
+
+
+def xmeans(X, max_k):
+    from pyclustering.cluster import xmeans as pyclustering_xmeans
+    from sklearn.cluster import kmeans_plusplus
+
+    # pyclustering's own k-means++ fails on numpy 2; scikit-learn's gives the same seeds.
+    start, _ = kmeans_plusplus(X, 2, random_state=0)
+    model = pyclustering_xmeans.xmeans(
+        X, start.tolist(), kmax=max_k, ccore=True, random_state=0
+    )
+    model.process()
+    return _from_clusters(model.get_clusters(), len(X))
+
+
+def gmeans(X, max_k):
+    from pyclustering.cluster import gmeans as pyclustering_gmeans
+
+    model = pyclustering_gmeans.gmeans(X, k_init=1, ccore=True, k_max=max_k, random_state=0)
+    model.process()
+    return _from_clusters(model.get_clusters(), len(X))
+
+
+def hdbscan(X, max_k):
+    from sklearn.cluster import HDBSCAN
+
+    return HDBSCAN().fit_predict(X)
+
+
+def genie_auto(X, max_k):
+    import genieclust
+    from genieclust.cluster_validity import dunnowa_index
+
+    model = genieclust.Genie(n_clusters=max_k, coarser=True, verbose=False).fit(X)
+    best, best_labels = -np.inf, None
+    for labels in model.labels_matrix_[1:]:  # row i is the (i + 1)-partition
+        labels = np.asarray(labels, dtype=np.int64)
+        if len(np.unique(labels)) < 2:
+            continue
+        score = dunnowa_index(X, labels)
+        if score > best:
+            best, best_labels = score, labels
+    return best_labels
+
+
+def _from_clusters(clusters, n):
+    labels = np.full(n, -1, dtype=np.int64)
+    for j, members in enumerate(clusters):
+        labels[np.asarray(members, dtype=np.int64)] = j
+    return labels
+
+
+METHODS = {
+    "hc_auto": hc_auto("compact", "linear"),
+    "xmeans": xmeans,
+    "gmeans": gmeans,
+    "hdbscan": hdbscan,
+    "genie_auto": genie_auto,
+}
+
+
+# -- scoring ----------------------------------------------------------------------------
+
+
+def found_k(labels) -> int:
+    return len(np.unique(labels[labels >= 0]))
+
+
+def score(dataset: Dataset, labels) -> tuple[int, bool, int, float]:
+    """(found K, K equals a reference K, min |found - true|, best ARI over labellings)."""
+    k = found_k(labels)
+    ks = dataset.ks()
+    aris = []
+    for y in dataset.labellings:
+        keep = y > 0
+        aris.append(adjusted_rand_score(y[keep], labels[keep]))
+    return k, k in ks, min(abs(k - t) for t in ks), max(aris)
+
+
+def subsample(dataset: Dataset, cap: int) -> tuple[Dataset, str]:
+    n = len(dataset.X)
+    if n <= cap:
+        return dataset, ""
+    rows = np.sort(np.random.default_rng(0).choice(n, cap, replace=False))
+    small = Dataset(
+        dataset.battery, dataset.name, dataset.X[rows], [y[rows] for y in dataset.labellings]
+    )
+    return small, f"{dataset.key}: {n:,} -> {cap:,} points"
+
+
+def run_suite(keys, max_k, cap):
+    rows, notes = [], []
+    for key in keys:
+        dataset = digits() if key == "sklearn/digits" else load(*key.split("/"))
+        dataset, note = subsample(dataset, cap)
+        if note:
+            notes.append(note)
+        for method, fit in METHODS.items():
+            began = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                labels = fit(dataset.X, max_k)
+            seconds = time.perf_counter() - began
+            k, hit, gap, ari = score(dataset, labels)
+            rows.append(
+                dict(
+                    dataset=key,
+                    method=method,
+                    n=len(dataset.X),
+                    true_k="/".join(str(t) for t in sorted(set(dataset.ks()))),
+                    found_k=k,
+                    hit=int(hit),
+                    k_error=gap,
+                    ari=round(ari, 4),
+                    seconds=round(seconds, 3),
+                )
+            )
+        line = "  ".join(f"{r['method']}={r['found_k']}" for r in rows[-len(METHODS) :])
+        print(f"{key:28s} true {rows[-1]['true_k']:>6s}  {line}", flush=True)
+    return rows, notes
+
+
+def summary(rows):
+    print()
+    print(f"{'method':20s} {'K right':>8s} {'mean |dK|':>10s} {'mean ARI':>9s} {'time s':>8s}")
+    table = []
+    for method in METHODS:
+        mine = [r for r in rows if r["method"] == method]
+        entry = dict(
+            method=method,
+            share_k_right=np.mean([r["hit"] for r in mine]),
+            mean_k_error=np.mean([r["k_error"] for r in mine]),
+            mean_ari=np.mean([r["ari"] for r in mine]),
+            seconds=sum(r["seconds"] for r in mine),
+        )
+        table.append(entry)
+        print(
+            f"{method:20s} {entry['share_k_right']:8.2f} {entry['mean_k_error']:10.2f} "
+            f"{entry['mean_ari']:9.3f} {entry['seconds']:8.1f}"
+        )
+    return table
+
+
+# -- image features ---------------------------------------------------------------------
+
+
+def image_features():
+    """UC Merced embeddings (400, 1024), L2-normalised, and class labels 1..8 (cached)."""
+    cache = RESULTS / "ucmerced_litert.npz"
+    if cache.is_file():
+        stored = np.load(cache)
+        return stored["X"], stored["y"]
+    from softclust_gui.imaging.decode import decode_image
+    from softclust_gui.imaging.extractors import LiteRTExtractor
+
+    extractor = LiteRTExtractor(WEIGHTS)
+    with open(IMAGES / "labels.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    classes = sorted({row["label"] for row in table})
+    pixels = np.stack(
+        [
+            decode_image(IMAGES / row["path"], "png", extractor.preprocess).pixels
+            for row in table
+        ]
+    )
+    X = extractor.embed(pixels).astype(np.float64)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = np.array([classes.index(row["label"]) + 1 for row in table])
+    np.savez(cache, X=X, y=y)
+    return X, y
+
+
+def run_images(max_k):
+    X, y = image_features()
+    dataset = Dataset("images", "ucmerced-litert", X, [y])
+    print(
+        f"\nUC Merced land use: {len(X)} images, {X.shape[1]}-d MobileNet V1 int8 embeddings, "
+        f"true K {dataset.ks()[0]}"
+    )
+    print(f"{'method':20s} {'found K':>8s} {'ARI':>7s} {'time s':>8s}")
+    rows = []
+    for method, fit in METHODS.items():
+        began = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            labels = fit(X, max_k)
+        seconds = time.perf_counter() - began
+        k, _, _, ari = score(dataset, labels)
+        rows.append(
+            dict(method=method, found_k=k, ari=round(ari, 4), seconds=round(seconds, 3))
+        )
+        print(f"{method:20s} {k:8d} {ari:7.3f} {seconds:8.1f}", flush=True)
+    return rows
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="six datasets, no images")
+    parser.add_argument("--max-k", type=int, default=100, help="upper bound on K, all methods")
+    parser.add_argument("--cap", type=int, default=10_000, help="subsample bigger datasets")
+    parser.add_argument("--no-images", action="store_true")
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+
+    keys = (
+        QUICK if args.quick else [f"{b}/{n}" for b, n in dataset_names()] + ["sklearn/digits"]
+    )
+    print(f"{len(keys)} datasets, K bound {args.max_k}, size cap {args.cap:,} points")
+    rows, notes = run_suite(keys, args.max_k, args.cap)
+    table = summary(rows)
+    if notes:
+        print("subsampled: " + "; ".join(notes))
+    suffix = "_quick" if args.quick else ""
+    write_csv(RESULTS / f"auto_k{suffix}.csv", rows)
+    write_csv(RESULTS / f"auto_k_summary{suffix}.csv", table)
+    if not (args.quick or args.no_images):
+        write_csv(RESULTS / "auto_k_images.csv", run_images(args.max_k))
+
+
+if __name__ == "__main__":
+    main()
