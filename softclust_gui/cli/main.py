@@ -33,7 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or bad usage already explained
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     logs.configure(verbose=args.verbose)
     handler = getattr(args, "handler", None)
     if handler is None:

@@ -25,7 +25,17 @@ from softclust_gui.imaging import (
     scan_source,
 )
 from softclust_gui.imaging.scan import IMAGE_KINDS
-from softclust_gui.session import ROOT, ImageEntry, Session, Status, TransferProgress, export
+from softclust_gui.session import (
+    AUTO,
+    MAX_AUTO_CLUSTERS,
+    ROOT,
+    ImageEntry,
+    Session,
+    SessionError,
+    Status,
+    TransferProgress,
+    export,
+)
 
 if TYPE_CHECKING:  # the engine imports torch: only when clustering starts
     from softclust_gui.engine import FitProgress
@@ -52,10 +62,11 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, metavar="DEST", help="export folder")
     parser.add_argument(
         "--clusters",
-        type=int,
+        type=_cluster_count,
         default=DEFAULT_CLUSTERS,
         metavar="N",
-        help=f"number of clusters (default {DEFAULT_CLUSTERS})",
+        help=f"number of clusters, or 'auto': as many as the images support, at most "
+        f"{MAX_AUTO_CLUSTERS} (default {DEFAULT_CLUSTERS})",
     )
     parser.add_argument(
         "--criterion",
@@ -146,7 +157,7 @@ def _check_args(args) -> str:
     source, dest = Path(args.source), Path(args.out)
     if not source.exists():
         return f"SOURCE {source} does not exist"
-    if args.clusters < 2:
+    if args.clusters != AUTO and args.clusters < 2:
         return f"--clusters must be at least 2, got {args.clusters}"
     if args.weights and not Path(args.weights).is_file():
         return f"--weights {args.weights} is not a file"
@@ -243,27 +254,43 @@ def _session(source: Path, result) -> Session:
     return Session(source, entries)
 
 
+def _cluster_count(text: str) -> int | str:
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number or 'auto', got {text!r}"
+        ) from None
+
+
 def _cluster(session: Session, features, args, bar: ProgressBar) -> None:
     n_images = len(session.images)
-    k = min(args.clusters, n_images)
-    if k < 2:
+    k = args.clusters if args.clusters == AUTO else min(args.clusters, n_images)
+    if n_images < 2:
         print("Only one image: it goes to DEST without clustering.")
         return
-    if k < args.clusters:
+    if k != args.clusters:
         print(f"Only {n_images} images: making {k} clusters instead of {args.clusters}.")
     session.set_features(reduce_features(features))
 
     def on_fit(progress: FitProgress) -> None:
         bar.show("clusters", progress.done, max(progress.total, 1), progress.message[:40])
 
-    session.recluster(
-        ROOT,
-        n_clusters=k,
-        criterion=args.criterion,
-        surface=args.surface,
-        random_state=args.seed,
-        callback=on_fit,
-    )
+    try:
+        session.recluster(
+            ROOT,
+            n_clusters=k,
+            criterion=args.criterion,
+            surface=args.surface,
+            random_state=args.seed,
+            callback=on_fit,
+        )
+    except SessionError:
+        if k != AUTO:
+            raise
+        print("\nNo two distinct groups found: all images go to one folder.")
 
 
 def _print_skipped(skipped) -> None:

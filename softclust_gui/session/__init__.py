@@ -9,7 +9,9 @@ Session (``model``)
     named_by_user, settings)``, ``node_ids()``, ``leaves()``, ``count(id)``,
     ``images_of(id, recursive=True)``, ``node_of(image)``, ``tree_path(id)``,
     ``excluded``. Edits (each undoable, each returns a ``Change`` or None when nothing
-    changed): ``recluster(id, n_clusters, criterion, surface, random_state, callback)``,
+    changed): ``recluster(id, n_clusters, criterion, surface, random_state, callback)``
+    (``n_clusters=AUTO``: as many as the engine's split test supports, up to
+    ``max_clusters``),
     ``split(id, n_clusters=2)``, ``rename(id, name)``, ``merge(target, sources)``,
     ``move_images(images, target)``, ``new_cluster(parent, name=None) -> id``,
     ``exclude(images)``, ``include(images)``; ``undo()``, ``redo()``, ``can_undo``,
@@ -43,6 +45,8 @@ from softclust_gui.session.export import (
     export,
 )
 from softclust_gui.session.model import (
+    AUTO,
+    MAX_AUTO_CLUSTERS,
     ROOT,
     Change,
     ClusterSettings,
@@ -66,7 +70,9 @@ from softclust_gui.session.store import (
 )
 
 __all__ = [
+    "AUTO",
     "MANIFEST_NAME",
+    "MAX_AUTO_CLUSTERS",
     "ROOT",
     "Change",
     "ClusterSettings",

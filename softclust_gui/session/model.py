@@ -106,22 +106,38 @@ class _Edit:
     included: frozenset[int] = frozenset()  # flipped to included by the edit
 
 
+AUTO = "auto"  # n_clusters: as many clusters as the engine's split test supports
+MAX_AUTO_CLUSTERS = 20
+
+
 @dataclass(frozen=True)
 class ClusterSettings:
-    """Parameters of one engine run over a node's images."""
+    """Parameters of one engine run over a node's images.
 
-    n_clusters: int = 8
+    ``n_clusters`` is a number of leaves, or ``AUTO``: the engine grows the tree to
+    ``max_clusters`` leaves and keeps only the splits its test finds supported.
+    """
+
+    n_clusters: int | str = 8
     criterion: str = "compact"
     surface: str = "linear"
     random_state: int | None = 0
+    max_clusters: int = MAX_AUTO_CLUSTERS
+
+    @property
+    def automatic(self) -> bool:
+        return self.n_clusters == AUTO
 
     def as_dict(self) -> dict:
-        return {
+        settings = {
             "n_clusters": self.n_clusters,
             "criterion": self.criterion,
             "surface": self.surface,
             "random_state": self.random_state,
         }
+        if self.automatic:
+            settings["max_clusters"] = self.max_clusters
+        return settings
 
 
 @dataclass(frozen=True)
@@ -593,17 +609,19 @@ class Session:
                 " clusters"
             )
 
-    def recluster(self, node_id: int, n_clusters: int = 8, **settings) -> Change:
+    def recluster(self, node_id: int, n_clusters: int | str = 8, **settings) -> Change:
         """Replace a node's subtree by a new engine tree fitted on all of its images.
 
         Parameters
         ----------
         node_id : int
             The cluster to re-cluster (``ROOT`` for the first clustering).
-        n_clusters : int
-            Leaves wanted below the node.
+        n_clusters : int or "auto"
+            Leaves wanted below the node, or ``AUTO`` to let the engine's split test
+            decide (at most ``max_clusters``).
         **settings
-            ``criterion``, ``surface``, ``random_state``, ``callback``: see ``fit_node``.
+            ``criterion``, ``surface``, ``random_state``, ``max_clusters``, ``callback``:
+            see ``fit_node``.
 
         Notes
         -----
@@ -615,11 +633,12 @@ class Session:
     def fit_node(
         self,
         node_id: int,
-        n_clusters: int = 8,
+        n_clusters: int | str = 8,
         criterion: str = "compact",
         surface: str = "linear",
         random_state: int | None = 0,
         callback=None,
+        max_clusters: int = MAX_AUTO_CLUSTERS,
     ) -> FitResult:
         """Cluster a node's images with the engine, without changing the session.
 
@@ -630,13 +649,13 @@ class Session:
         ----------
         node_id : int
             The cluster whose images (whole subtree) are clustered.
-        n_clusters, criterion, surface, random_state
-            Passed to ``HypersurfaceClustering``.
+        n_clusters, criterion, surface, random_state, max_clusters
+            Passed to ``HypersurfaceClustering`` (``max_clusters`` only with ``AUTO``).
         callback : callable, optional
             The engine's progress callback, given a ``FitProgress``; returning True
             raises ``FitCancelled``.
         """
-        settings = ClusterSettings(n_clusters, criterion, surface, random_state)
+        settings = ClusterSettings(n_clusters, criterion, surface, random_state, max_clusters)
         members = np.asarray(self.images_of(node_id), dtype=np.int64)
         tree = self._fit(node_id, members, settings, callback)
         return FitResult(node_id, members, tree, settings)
@@ -652,7 +671,12 @@ class Session:
                 f"{self.name(fit.node_id)!r} changed while it was being clustered "
                 f"({fit.members.size} images then, {current.size} now); cluster it again"
             )
-        label = f"Cluster {self.name(fit.node_id)!r} into {fit.settings.n_clusters}"
+        name = repr(self.name(fit.node_id))
+        label = (
+            f"Cluster {name} automatically"
+            if fit.settings.automatic
+            else f"Cluster {name} into {fit.settings.n_clusters}"
+        )
         with self._edit(label):
             for child in self._nodes[fit.node_id].children:
                 self._remove_subtree(child)
@@ -667,25 +691,26 @@ class Session:
                 "no features are attached to this session: compute them (or load them from"
                 " the cache) and call set_features before clustering"
             )
-        if settings.n_clusters < 2:
-            raise SessionError(f"n_clusters must be at least 2, got {settings.n_clusters}")
-        if members.size < settings.n_clusters:
-            raise SessionError(
-                f"{self.name(node_id)!r} holds {members.size} images: splitting it into "
-                f"{settings.n_clusters} clusters needs at least {settings.n_clusters}"
-            )
+        _check_cluster_count(self.name(node_id), members.size, settings)
         model = HypersurfaceClustering(
             n_clusters=settings.n_clusters,
             criterion=settings.criterion,
             surface=settings.surface,
             random_state=settings.random_state,
             callback=callback,
+            max_clusters=min(settings.max_clusters, members.size),
         )
         model.fit(self.features[members])
         if not model.tree_[0].children:
+            reason = (
+                "no split of its images finds two distinct groups; choose a number of"
+                " clusters instead of automatic"
+                if settings.automatic
+                else "its images are too alike; try other settings"
+            )
             raise SessionError(
                 f"the engine could not split {self.name(node_id)!r} ({members.size} images):"
-                " its images are too alike; try other settings"
+                f" {reason}"
             )
         return model.tree_
 
@@ -855,3 +880,21 @@ def restore_session(
     session._next_id = max(next_id, max(nodes) + 1)
     session.check_consistency()
     return session
+
+
+def _check_cluster_count(name: str, size: int, settings: ClusterSettings) -> None:
+    """Raise ``SessionError`` when ``settings`` cannot split a cluster of ``size`` images."""
+    wanted = settings.n_clusters
+    if settings.automatic:
+        if settings.max_clusters < 2:
+            raise SessionError(f"max_clusters must be at least 2, got {settings.max_clusters}")
+        wanted = 2
+    elif not isinstance(wanted, int) or isinstance(wanted, bool) or wanted < 2:
+        raise SessionError(
+            f"n_clusters must be an int of at least 2 or {AUTO!r}, got {wanted!r}"
+        )
+    if size < wanted:
+        raise SessionError(
+            f"{name!r} holds {size} images: splitting it into {wanted} clusters needs at"
+            f" least {wanted}"
+        )

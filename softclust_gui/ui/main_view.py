@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from softclust_gui.imaging import EXTRACTOR_NAMES
-from softclust_gui.session import ROOT, Change, Session, SessionError
+from softclust_gui.session import AUTO, MAX_AUTO_CLUSTERS, ROOT, Change, Session, SessionError
 from softclust_gui.ui.grid import ImageGrid, ImageIdRole
 from softclust_gui.ui.plot import PlotPane, gps_xy
 from softclust_gui.ui.preview import PreviewDialog, PreviewPane
@@ -42,6 +42,7 @@ MODEL_LABELS = {
     "colour-texture": "Colour and texture (no network)",
 }
 MAX_CLUSTERS = 64
+AUTOMATIC_VALUE = 1  # the cluster count box's "Automatic"
 
 
 def projection_of(session: Session) -> np.ndarray:
@@ -83,6 +84,10 @@ class ProcessingPage(QWidget):
         layout.addWidget(self.grid, 1)
 
 
+def _spin_value(n_clusters: int | str) -> int:
+    return AUTOMATIC_VALUE if n_clusters == AUTO else int(n_clusters)
+
+
 class SettingsBar(QWidget):
     """Clusters wanted, "Group by" and the feature model; a change emits ``changed``."""
 
@@ -92,10 +97,15 @@ class SettingsBar(QWidget):
         super().__init__(parent)
         self.clusters = QSpinBox(self)
         self.clusters.setObjectName("clusterCount")
-        self.clusters.setRange(2, MAX_CLUSTERS)
-        self.clusters.setValue(SortSettings().n_clusters)
+        # The minimum, 1, reads "Automatic": as many clusters as the images support.
+        self.clusters.setRange(AUTOMATIC_VALUE, MAX_CLUSTERS)
+        self.clusters.setSpecialValueText("Automatic")
+        self.clusters.setValue(_spin_value(SortSettings().n_clusters))
         self.clusters.setKeyboardTracking(False)
-        self.clusters.setToolTip("How many clusters to sort the images into")
+        self.clusters.setToolTip(
+            "How many clusters to sort the images into; below 2: Automatic, as many as the "
+            f"images support (at most {MAX_AUTO_CLUSTERS})"
+        )
         self.group_by = QComboBox(self)
         self.group_by.setObjectName("groupBy")
         for label, criterion in GROUP_BY.items():
@@ -133,14 +143,16 @@ class SettingsBar(QWidget):
 
     def settings(self) -> SortSettings:
         return SortSettings(
-            n_clusters=self.clusters.value(),
+            n_clusters=AUTO
+            if self.clusters.value() == AUTOMATIC_VALUE
+            else self.clusters.value(),
             criterion=self.group_by.currentData(),
             model=self.model.currentData(),
         )
 
     def show_settings(self, settings: SortSettings) -> None:
         self._quiet = True
-        self.clusters.setValue(settings.n_clusters)
+        self.clusters.setValue(_spin_value(settings.n_clusters))
         self.group_by.setCurrentIndex(max(0, self.group_by.findData(settings.criterion)))
         self.model.setCurrentIndex(max(0, self.model.findData(settings.model)))
         self._quiet = False

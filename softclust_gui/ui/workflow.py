@@ -29,6 +29,8 @@ from softclust_gui.imaging import (
 )
 from softclust_gui.imaging.scan import IMAGE_KINDS
 from softclust_gui.session import (
+    AUTO,
+    MAX_AUTO_CLUSTERS,
     ROOT,
     ImageEntry,
     Session,
@@ -50,7 +52,7 @@ GROUP_BY = {"Similar look": "compact", "Connected shapes": "connected"}
 class SortSettings:
     """What the user chose: clusters wanted, how to group, which feature model."""
 
-    n_clusters: int = 8
+    n_clusters: int | str = 8  # or AUTO
     criterion: str = "compact"
     model: str = DEFAULT_EXTRACTOR
     random_state: int = 0
@@ -259,18 +261,21 @@ class SortJob(QObject):
             return
         self.cluster(ROOT, settings.n_clusters)
 
-    def cluster(self, node_id: int, n_clusters: int) -> None:
+    def cluster(self, node_id: int, n_clusters: int | str) -> None:
+        """Cluster a node's images into ``n_clusters``, or ``AUTO``: as many as found."""
         if self.session is None:
             return
-        n = min(n_clusters, self.session.count(node_id))
-        if n < 2:
+        count = self.session.count(node_id)
+        n = n_clusters if n_clusters == AUTO else min(n_clusters, count)
+        if count < 2 or n == 1:
             self.stopped.emit(
-                f"{self.session.name(node_id)!r} holds {self.session.count(node_id)} image(s):"
+                f"{self.session.name(node_id)!r} holds {count} image(s):"
                 " there is nothing to split."
             )
             return
         self.busy = True
-        self.stage.emit("Sorting into clusters", 0, n - 1, 0.0, -1.0)
+        splits = min(MAX_AUTO_CLUSTERS, count) - 1 if n == AUTO else n - 1
+        self.stage.emit("Sorting into clusters", 0, splits, 0.0, -1.0)
         worker = Worker(cluster_task, self.session, node_id, self.settings, n)
         worker.signals.progress.connect(self._cluster_progress)
         self._run(self._cluster, worker, self._fitted, "Clustering")

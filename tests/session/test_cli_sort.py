@@ -103,10 +103,41 @@ def test_move_removes_sources_after_verified_copies(photos, tmp_path, source_gua
     assert sorted(sha256(p) for p in exported_files(dest)) == digests
 
 
+def test_automatic_cluster_count_gives_one_folder_per_look(tmp_path, capsys, source_guard):
+    from tests.ui.photos import LOOKS, write_photos
+
+    photos = write_photos(tmp_path / "looks", per_look=40)
+    for path in photos:
+        source_guard.add(path)
+    dest = tmp_path / "auto"
+    assert sort(os.fspath(tmp_path / "looks"), "--out", os.fspath(dest), "--clusters", "auto",
+                "--flat") == 0  # fmt: skip
+    folders = {p.parent for p in dest.rglob("*.jpg")}
+    assert len(folders) == len(LOOKS)
+    # Each folder holds the 40 photos of one look (the file names start with the look).
+    looks = sorted(" ".join(sorted({p.name[:5] for p in f.iterdir()})) for f in folders)
+    assert looks == [f"look{i}" for i in range(len(LOOKS))]
+
+
+def test_automatic_cluster_count_on_one_look_exports_one_folder(tmp_path, capsys):
+    from tests.ui.photos import write_photos
+
+    write_photos(tmp_path / "one", per_look=40)
+    for extra in (tmp_path / "one").glob("look[12]*"):
+        extra.unlink()
+    dest = tmp_path / "auto"
+    assert (
+        sort(os.fspath(tmp_path / "one"), "--out", os.fspath(dest), "--clusters", "auto") == 0
+    )
+    assert "No two distinct groups found" in capsys.readouterr().out
+    assert len({p.parent for p in dest.rglob("*.jpg")}) == 1
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--clusters", "1"], "--clusters must be at least 2, got 1"),
+        (["--clusters", "many"], "expected a whole number or 'auto', got 'many'"),
         (["--weights", "/nope/w.pth"], "--weights /nope/w.pth is not a file"),
     ],
 )
@@ -120,9 +151,8 @@ def test_dest_inside_source_or_missing_source_is_bad_usage(photos, tmp_path, cap
     assert "is inside SOURCE" in capsys.readouterr().err
     assert sort(os.fspath(tmp_path / "missing"), "--out", os.fspath(tmp_path / "o")) == 2
     assert "does not exist" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as info:
-        sort(os.fspath(photos), "--out", "x", "--criterion", "fast")
-    assert info.value.code == 2
+    assert sort(os.fspath(photos), "--out", "x", "--criterion", "fast") == 2
+    assert "invalid choice: 'fast'" in capsys.readouterr().err
 
 
 def test_nothing_to_export_exits_3(tmp_path, capsys):

@@ -10,6 +10,7 @@ import pytest
 
 from softclust_gui.engine import FitCancelled
 from softclust_gui.session.model import (
+    AUTO,
     ROOT,
     ImageEntry,
     InconsistentSession,
@@ -192,6 +193,40 @@ def test_recluster_a_node_with_other_settings_and_undo(clustered):
     assert clustered.count(left) == 2 * PER_BLOB
     clustered.undo()
     assert snapshot(clustered) == before
+
+
+def test_automatic_clustering_finds_the_blobs_and_records_its_bound():
+    # The split test needs a few dozen images a side to see two groups.
+    per_blob = 100
+    rng = np.random.default_rng(3)
+    centres = rng.normal(0, 1, size=(BLOBS, 8)) * 6
+    features = np.concatenate([rng.normal(c, 0.3, size=(per_blob, 8)) for c in centres])
+    session = make_session(features)
+    session.recluster(ROOT, n_clusters=AUTO, max_clusters=10)
+    leaves = session.leaves()
+    assert len(leaves) == BLOBS
+    blobs = [{i // per_blob for i in session.images_of(leaf)} for leaf in leaves]
+    assert all(len(blob) == 1 for blob in blobs)
+    assert session.node(ROOT).settings["n_clusters"] == AUTO
+    assert session.node(ROOT).settings["max_clusters"] == 10
+    assert session.undo_label == "Cluster 'All images' automatically"
+
+
+def test_automatic_clustering_of_one_blob_says_to_choose_a_number(blob_features):
+    session = make_session(blob_features[:PER_BLOB])
+    with pytest.raises(SessionError, match="finds two distinct groups; choose a number"):
+        session.recluster(ROOT, n_clusters=AUTO)
+    assert session.leaves() == [ROOT] and not session.can_undo
+
+
+@pytest.mark.parametrize(
+    ("n_clusters", "message"),
+    [(1, "n_clusters must be an int of at least 2 or 'auto', got 1"), ("many", "got 'many'")],
+)
+def test_a_bad_cluster_count_is_refused(blob_features, n_clusters, message):
+    session = make_session(blob_features)
+    with pytest.raises(SessionError, match=message):
+        session.recluster(ROOT, n_clusters=n_clusters)
 
 
 def test_a_cancelled_fit_leaves_the_session_unchanged(clustered):

@@ -177,3 +177,24 @@ def test_split_further_with_a_number(sorted_window, qtbot):
         win.main_view.split_requested.emit(leaf, 2)
     assert len(session.node(leaf).children) == 2
     assert session.node(ROOT).children  # the rest of the tree is still there
+
+
+def test_automatic_cluster_count_finds_the_three_looks(qtbot, tmp_path):
+    write_photos(tmp_path / "flight", per_look=40)
+    win = MainWindow(settings=FAST)
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.sorted_ready, timeout=120_000):
+        win.open_folder(tmp_path / "flight")
+    box = win.main_view.settings_bar.clusters
+    with qtbot.waitSignal(win.sorted_ready, timeout=60_000):
+        box.setValue(box.minimum())
+    assert box.text() == "Automatic"
+    session = win.main_view.session
+    looks = [
+        {session.images[i].path.name[:5] for i in session.images_of(n)}
+        for n in session.leaves()
+    ]
+    assert sorted(len(s) for s in looks) == [1, 1, 1]
+    assert session.node(ROOT).settings["n_clusters"] == "auto"
+    assert win.main_view.settings_bar.settings().n_clusters == "auto"
