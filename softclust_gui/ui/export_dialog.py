@@ -96,16 +96,18 @@ class ExportDialog(QDialog):
         self.move_radio = QRadioButton(
             "Move (each original is removed after its copy is checked)", self
         )
-        self.copy_radio.setChecked(True)
         self.nested_radio = QRadioButton("Nested, as the tree of splits", self)
         self.flat_radio = QRadioButton("Flat, one folder per cluster", self)
-        self.nested_radio.setChecked(True)
+        # Grouped before any is checked: radios that share a parent are otherwise one
+        # exclusive set, and checking "Nested" would uncheck "Copy".
         self._groups = [QButtonGroup(self), QButtonGroup(self)]
         for radio in (self.copy_radio, self.move_radio):
             self._groups[0].addButton(radio)
         for radio in (self.nested_radio, self.flat_radio):
             self._groups[1].addButton(radio)
-            radio.toggled.connect(self._fill_preview)
+        self.copy_radio.setChecked(True)
+        self.nested_radio.setChecked(True)
+        self.nested_radio.toggled.connect(self._fill_preview)
         self.preview = QTreeWidget(self)
         self.preview.setObjectName("exportPreview")
         self.preview.setHeaderLabels(["Folder", "Images"])

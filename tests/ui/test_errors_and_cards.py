@@ -101,6 +101,9 @@ def test_export_to_an_impossible_place_says_what_was_not_exported(window, qtbot,
     with qtbot.waitSignal(window.sorted_ready, timeout=120_000):
         window.open_folder(tmp_path / "flight")
     dialog: ExportDialog = window.open_export()
+    # The safe choices are made for the user: copy, nested as the tree.
+    assert dialog.copy_radio.isChecked() and not dialog.move_radio.isChecked()
+    assert dialog.nested_radio.isChecked() and not dialog.flat_radio.isChecked()
 
     # Inside the source: refused before anything starts.
     dialog.dest_edit.setText(str(tmp_path / "flight" / "sorted"))
