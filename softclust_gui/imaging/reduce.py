@@ -71,7 +71,8 @@ def reduce_features(
     n, d = normed.shape
     k = d if max_dims is None else min(max_dims, n, d)
     pca = None
-    if k < d:
+    # PCA needs variance to share out: one image, or identical ones, stay as they are.
+    if k < d and n > 1 and bool(np.ptp(normed, axis=0).any()):
         from sklearn.decomposition import PCA  # imported here: it takes most of a second
 
         pca = PCA(n_components=k, whiten=whiten, random_state=random_state)

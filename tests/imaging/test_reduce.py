@@ -17,6 +17,14 @@ def test_reduces_to_at_most_max_dims():
     assert reduce_features(x, 16).shape == (300, 16)
 
 
+def test_one_image_or_identical_ones_are_only_normalised(recwarn):
+    x = np.random.default_rng(1).normal(size=(1, 300)).astype(np.float32)
+    np.testing.assert_allclose(reduce_features(x, 128), l2_normalise(x))
+    same = np.repeat(x, 5, axis=0)
+    np.testing.assert_allclose(reduce_features(same, 2), l2_normalise(same))
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_rows_are_normalised_first():
     x = np.array([[3.0, 4.0], [0.0, 0.0], [0.0, 10.0]])
     out = reduce_features(x, None)
