@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 CACHE_FILE = "imaging-cache.sqlite3"
 SCHEMA_VERSION = 1
+PREPARE_ATTEMPTS = 5
+_PREPARE_LOCK = threading.Lock()  # openers of a cache in this process take turns
 _CHUNK = 500  # paths per SELECT ... IN (...)
 
 _SCHEMA = """
@@ -95,7 +97,9 @@ class FeatureCache:
     def _open_or_rebuild(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._prepare(self._connect())
+            self._prepare_when_free()
+        except (sqlite3.OperationalError, sqlite3.IntegrityError):
+            raise  # busy, locked or unwritable: not damage, so the file is left alone
         except sqlite3.DatabaseError as exc:
             self.close()
             aside = self.path.with_name(
@@ -114,7 +118,7 @@ class FeatureCache:
                 if side.exists():
                     side.replace(aside.with_name(aside.name + suffix))
             self._local = threading.local()
-            self._prepare(self._connect())
+            self._prepare_when_free()
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -127,16 +131,37 @@ class FeatureCache:
                 self._connections.append(conn)
         return conn
 
+    def _prepare_when_free(self) -> None:
+        """``_prepare`` on this thread's connection, waiting out other openers.
+
+        Switching a new file to WAL and creating its tables takes locks that SQLite does
+        not wait for by itself, so openers in this process take turns, and one that
+        finds the file locked by another process tries again a few times.
+        """
+        for attempt in range(PREPARE_ATTEMPTS):
+            try:
+                with _PREPARE_LOCK:
+                    self._prepare(self._connect())
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == PREPARE_ATTEMPTS - 1:
+                    raise
+                logger.debug("cache %s is locked; trying again", self.path)
+                time.sleep(0.2 * (attempt + 1))
+
     def _prepare(self, conn: sqlite3.Connection) -> None:
         row = conn.execute("PRAGMA quick_check").fetchone()
         if row is None or row[0] != "ok":
             raise sqlite3.DatabaseError(f"integrity check failed: {row}")
         with conn:
             conn.executescript(_SCHEMA)
+            # Another thread or process may be creating the same new file: the first
+            # version row written wins, and every opener checks that one.
+            conn.execute(
+                "INSERT OR IGNORE INTO info VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+            )
             found = conn.execute("SELECT value FROM info WHERE key='schema'").fetchone()
-            if found is None:
-                conn.execute("INSERT INTO info VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-            elif int(found[0]) != SCHEMA_VERSION:
+            if int(found[0]) != SCHEMA_VERSION:
                 raise sqlite3.DatabaseError(
                     f"schema version {found[0]}, this app writes {SCHEMA_VERSION}"
                 )

@@ -175,7 +175,8 @@ class FeaturePipeline:
             self.extractor = extractor
             self._build = None
             self.preprocess = extractor.preprocess
-        self.cache = FeatureCache() if cache is None else (cache or None)
+        self.cache_problem: str | None = None  # why the default cache could not be opened
+        self.cache = self._open_cache() if cache is None else (cache or None)
         self.workers = min(8, os.cpu_count() or 1) if workers is None else workers
         self.batch_size = batch_size
         if (batch_size is not None and batch_size < 1) or self.workers < 1:
@@ -206,6 +207,14 @@ class FeaturePipeline:
             run.close()
         return run.result()
 
+    def _open_cache(self) -> FeatureCache | None:
+        try:
+            return FeatureCache()
+        except (sqlite3.Error, OSError) as exc:
+            self.cache_problem = f"The image cache cannot be opened ({exc})"
+            logger.warning("%s", self.cache_problem)
+            return None
+
 
 class _Run:
     """The state of one ``FeaturePipeline.run``."""
@@ -235,6 +244,8 @@ class _Run:
             "store_s": 0.0,
         }
         self.warnings: list[str] = []
+        if pipeline.cache_problem and self.cache is None:
+            self._without_cache(pipeline.cache_problem)
 
     # the flow ------------------------------------------------------------------------
 
@@ -336,6 +347,14 @@ class _Run:
 
     # the cache -----------------------------------------------------------------------
 
+    def _without_cache(self, problem: str) -> None:
+        message = (
+            f"{problem}; this run goes on without it, and its results will be computed "
+            "again next time."
+        )
+        logger.warning("%s", message)
+        self.warnings.append(message)
+
     def _guard_cache(self, verb: str, action) -> None:
         """Use the cache; when it fails (damaged, disk full, read-only), go on without it."""
         if self.cache is None:
@@ -343,12 +362,7 @@ class _Run:
         try:
             action(self.cache)
         except sqlite3.Error as exc:
-            message = (
-                f"The image cache {self.cache.path} cannot be {verb} ({exc}); this run "
-                "goes on without it, and its results will be computed again next time."
-            )
-            logger.warning("%s", message)
-            self.warnings.append(message)
+            self._without_cache(f"The image cache {self.cache.path} cannot be {verb} ({exc})")
             self.cache = None
 
     def _send_cached_thumbnails(self, cache: FeatureCache) -> None:

@@ -9,6 +9,7 @@ QPixmap, may be built off the GUI thread, so decoding never touches the event lo
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections import OrderedDict
 from io import BytesIO
@@ -88,14 +89,26 @@ class _CacheReader:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cache = None
+        self._unavailable = False  # the cache could not be opened: decode from files
 
     def thumbnail(self, path: str) -> bytes | None:
+        """The cached thumbnail, or None when there is none or no cache can be read."""
         with self._lock:
-            if self._cache is None:
+            if self._cache is None and not self._unavailable:
                 from softclust_gui.imaging import FeatureCache
 
-                self._cache = FeatureCache()
-        return self._cache.thumbnail(path)
+                try:
+                    self._cache = FeatureCache()
+                except (sqlite3.Error, OSError) as exc:
+                    logger.warning("thumbnails are decoded from the files: %s", exc)
+                    self._unavailable = True
+        if self._cache is None:
+            return None
+        try:
+            return self._cache.thumbnail(path)
+        except sqlite3.Error as exc:
+            logger.debug("cache could not serve the thumbnail of %s: %s", path, exc)
+            return None
 
     def close(self) -> None:
         with self._lock:

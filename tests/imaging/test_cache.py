@@ -94,6 +94,32 @@ def test_corrupt_file_is_set_aside_and_rebuilt(tmp_path, caplog):
     assert len(cache.features([_record(1)], "m")) == 1
 
 
+def test_a_new_cache_opened_by_many_threads_at_once_is_kept(tmp_path, caplog):
+    # The app's sorting run and its thumbnail loader open a first-time cache together.
+    for attempt in range(10):
+        path = tmp_path / f"new-{attempt}.sqlite3"
+        start = threading.Barrier(6)
+        opened, errors = [], []
+
+        def open_cache(path=path, start=start, opened=opened, errors=errors):
+            start.wait()
+            try:
+                opened.append(FeatureCache(path))
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_cache) for _ in range(6)]
+        with caplog.at_level(logging.WARNING):
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert errors == [] and len(opened) == 6
+        for cache in opened:
+            cache.close()
+    assert not list(tmp_path.glob("*.corrupt-*")) and "damaged" not in caplog.text
+
+
 def test_reader_thread_sees_committed_rows(tmp_path):
     cache = FeatureCache(tmp_path / "c.sqlite3")
     cache.store([_entry(_record(1))], "m")

@@ -210,6 +210,18 @@ def test_a_cache_that_cannot_be_written_does_not_stop_the_run(flight, caplog):
     assert "cannot be written" in caplog.text
 
 
+def test_a_cache_that_cannot_be_opened_does_not_stop_the_run(flight, caplog):
+    from softclust_gui.imaging.cache import default_cache_path
+
+    default_cache_path().mkdir(parents=True)  # a folder where the cache file should be
+    pipeline = FeaturePipeline(make_extractor("colour-texture"), workers=2)
+    result = pipeline.run(scan_source(flight).images)
+    assert pipeline.cache is None and result.features.shape[0] == 12
+    assert len(result.warnings) == 1 and "cannot be opened" in result.warnings[0]
+    assert default_cache_path().is_dir()  # left as it was, never moved aside
+    assert "cannot be opened" in caplog.text
+
+
 def test_named_extractor_is_built_during_the_run(flight, tmp_path):
     weights = tmp_path / "mnv3.pth"
     torch.save(torchvision.models.mobilenet_v3_large(weights=None).state_dict(), weights)
