@@ -8,7 +8,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -172,13 +172,18 @@ class ExportDialog(QDialog):
                 item = QTreeWidgetItem([part[-1], ""])
                 (parent.addChild(item) if parent else self.preview.addTopLevelItem(item))
                 items[part] = item
-            if folder:
-                items[folder].setText(1, f"{counts[folder]:,}")
+        # A folder's count is every image at or below it; the column is right-aligned.
+        for part, item in items.items():
+            below = sum(n for folder, n in counts.items() if folder[: len(part)] == part)
+            item.setText(1, f"{below:,}")
+            item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight)
         if () in counts:
             top = QTreeWidgetItem(["(the export folder itself)", f"{counts[()]:,}"])
+            top.setTextAlignment(1, Qt.AlignmentFlag.AlignRight)
             self.preview.insertTopLevelItem(0, top)
         self.preview.expandAll()
         self.preview.resizeColumnToContents(0)
+        self.preview.setColumnWidth(0, self.preview.columnWidth(0) + 24)
         self.total_images = sum(counts.values())
 
     def _check(self, *args) -> str:

@@ -46,6 +46,7 @@ from softclust_gui.ui.workers import Cancelled, Worker, WorkerContext, WorkerSlo
 logger = logging.getLogger(__name__)
 
 GROUP_BY = {"Similar look": "compact", "Connected shapes": "connected"}
+DEVICE_WORDS = {"cpu": "the CPU", "cuda": "the GPU", "mps": "the GPU"}
 
 
 @dataclass(frozen=True)
@@ -335,7 +336,7 @@ class SortJob(QObject):
             text = (
                 "Reading the cache"
                 if p.stage == "cache"
-                else f"Computing features on {p.device}"
+                else f"Computing features on {DEVICE_WORDS.get(p.device, p.device)}"
             )
             eta = -1.0 if p.eta_s is None else float(p.eta_s)
             self.stage.emit(text, p.done, p.total, float(p.rate or 0.0), eta)

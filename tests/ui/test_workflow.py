@@ -125,6 +125,9 @@ def test_open_edit_undo_redo_export(sorted_window, qtbot, tmp_path):
         for i in range(dialog.preview.topLevelItemCount())
         for j in range(dialog.preview.topLevelItem(i).childCount())
     )
+    # Each top folder counts every image below it: together, the whole export.
+    assert sum(int(count.replace(",", "")) for count in shown.values()) == 23
+    assert dialog.total_images == 23  # 24 photos, one excluded
     with qtbot.waitSignal(dialog.finished_export, timeout=60_000) as blocker:
         dialog.export_button.click()
     report = blocker.args[0]
