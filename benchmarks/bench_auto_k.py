@@ -105,9 +105,10 @@ def genie_auto(X, max_k):
         if len(np.unique(labels)) < 2:
             continue
         score = dunnowa_index(X, labels)
-        if score > best:
+        score = score if np.isfinite(score) else -np.inf  # the index can be NaN
+        if best_labels is None or score > best:
             best, best_labels = score, labels
-    return best_labels
+    return best_labels if best_labels is not None else np.zeros(len(X), dtype=np.int64)
 
 
 def _from_clusters(clusters, n):
