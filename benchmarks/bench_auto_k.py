@@ -16,9 +16,9 @@ Every method gets the same upper bound ``--max-k`` and parameters fixed for all 
 - gmeans: pyclustering G-means (Anderson-Darling), k_init 1, k_max = max-k.
 - hdbscan: scikit-learn HDBSCAN with its defaults (noise is one more cluster for the ARI,
   and not counted in the found K).
-- genie_auto: genieclust has no automatic K of its own; Genie (g = 0.3) cut at the K in
-  2..max-k that maximises the generalised Dunn index DuNN-OWA (genieclust.cluster_validity
-  .dunnowa_index), the validity index its author recommends for Genie.
+- genie_dunnowa, genie_calinski: genieclust has no automatic K of its own; Genie (g = 0.3)
+  cut at the K in 2..max-k that maximises a validity index of genieclust.cluster_validity:
+  the generalised Dunn index DuNN-OWA (its defaults), or the Calinski-Harabasz index.
 
 Run from the repository root (needs the ``bench`` extra: pip install -e '.[bench]'):
     .venv/bin/python benchmarks/bench_auto_k.py            # the whole suite + images
@@ -94,21 +94,27 @@ def hdbscan(X, max_k):
     return HDBSCAN().fit_predict(X)
 
 
-def genie_auto(X, max_k):
-    import genieclust
-    from genieclust.cluster_validity import dunnowa_index
+def genie_auto(index_name):
+    """Genie (g = 0.3) cut at the K in 2..max_k that a cluster validity index prefers."""
 
-    model = genieclust.Genie(n_clusters=max_k, coarser=True, verbose=False).fit(X)
-    best, best_labels = -np.inf, None
-    for labels in model.labels_matrix_[1:]:  # row i is the (i + 1)-partition
-        labels = np.asarray(labels, dtype=np.int64)
-        if len(np.unique(labels)) < 2:
-            continue
-        score = dunnowa_index(X, labels)
-        score = score if np.isfinite(score) else -np.inf  # the index can be NaN
-        if best_labels is None or score > best:
-            best, best_labels = score, labels
-    return best_labels if best_labels is not None else np.zeros(len(X), dtype=np.int64)
+    def run(X, max_k):
+        import genieclust
+        from genieclust import cluster_validity
+
+        index = getattr(cluster_validity, index_name)
+        model = genieclust.Genie(n_clusters=max_k, coarser=True, verbose=False).fit(X)
+        best, best_labels = -np.inf, None
+        for labels in model.labels_matrix_[1:]:  # row i is the (i + 1)-partition
+            labels = np.asarray(labels, dtype=np.int64)
+            if len(np.unique(labels)) < 2:
+                continue
+            score = index(X, labels)
+            score = score if np.isfinite(score) else -np.inf  # an index can be undefined
+            if best_labels is None or score > best:
+                best, best_labels = score, labels
+        return best_labels if best_labels is not None else np.zeros(len(X), dtype=np.int64)
+
+    return run
 
 
 def _from_clusters(clusters, n):
@@ -123,7 +129,8 @@ METHODS = {
     "xmeans": xmeans,
     "gmeans": gmeans,
     "hdbscan": hdbscan,
-    "genie_auto": genie_auto,
+    "genie_dunnowa": genie_auto("dunnowa_index"),
+    "genie_calinski": genie_auto("calinski_harabasz_index"),
 }
 
 
