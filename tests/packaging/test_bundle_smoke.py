@@ -67,7 +67,7 @@ def test_frozen_sort_runs_the_cnn_with_a_weights_file(bundle, sample, tmp_path):
     )
     _assert_ok(check)
     log = (tmp_path / "home" / "log" / "softclust.log").read_text(encoding="utf-8")
-    assert "loaded mobilenet_v3_large weights" in log  # the frozen torch ran the network
+    assert "loaded MobileNetV3-Large weights" in log  # the frozen torch ran the network
 
 
 @pytest.mark.slow
