@@ -88,6 +88,10 @@ def _spin_value(n_clusters: int | str) -> int:
     return AUTOMATIC_VALUE if n_clusters == AUTO else int(n_clusters)
 
 
+def _n_clusters(spin_value: int) -> int | str:
+    return AUTO if spin_value == AUTOMATIC_VALUE else spin_value
+
+
 class SettingsBar(QWidget):
     """Clusters wanted, "Group by" and the feature model; a change emits ``changed``."""
 
@@ -103,8 +107,8 @@ class SettingsBar(QWidget):
         self.clusters.setValue(_spin_value(SortSettings().n_clusters))
         self.clusters.setKeyboardTracking(False)
         self.clusters.setToolTip(
-            "How many clusters to sort the images into; below 2: Automatic, as many as the "
-            f"images support (at most {MAX_AUTO_CLUSTERS})"
+            "How many clusters to sort the images into. Automatic, the lowest value, makes as "
+            f"many as the images support, at most {MAX_AUTO_CLUSTERS}."
         )
         self.group_by = QComboBox(self)
         self.group_by.setObjectName("groupBy")
@@ -143,9 +147,7 @@ class SettingsBar(QWidget):
 
     def settings(self) -> SortSettings:
         return SortSettings(
-            n_clusters=AUTO
-            if self.clusters.value() == AUTOMATIC_VALUE
-            else self.clusters.value(),
+            n_clusters=_n_clusters(self.clusters.value()),
             criterion=self.group_by.currentData(),
             model=self.model.currentData(),
         )
