@@ -367,7 +367,7 @@ def main(argv=None) -> int:
         "--memory-images",
         type=int,
         default=300,
-        help="images in the memory run (default 300; the issue asks 3000)",
+        help="images in the memory run (default 300; 3000 is a large flight)",
     )
     parser.add_argument("--workers", type=int, help="decoding threads (default: all cores)")
     parser.add_argument("--device", default="auto")
