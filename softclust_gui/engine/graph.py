@@ -15,12 +15,16 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import connected_components
-from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
 
 logger = logging.getLogger(__name__)
 
 _BLOCK_ELEMENTS = 1 << 24  # distances held at once while searching neighbours
 _SCALE_NEIGHBOUR = 7  # local scale of a point: distance to its 7th neighbour
+# Up to this many vertices the Fiedler vector comes from a dense eigensolver: exact, fast,
+# and free of ARPACK's failures on tiny or degenerate graphs.
+_DENSE_EIGEN_MAX = 200
+_DENSE_FALLBACK_MAX = 4000  # when ARPACK fails: 128 MB of float64 at most
 
 
 @dataclass
@@ -155,14 +159,29 @@ def _fiedler_vector(W: sp.csr_matrix, degree: np.ndarray, rng) -> np.ndarray:
         v = np.asarray(v).ravel()
         return M @ v + v - 2.0 * top * (top @ v)
 
-    op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
     v0 = rng.uniform(-1.0, 1.0, n)
+    if n <= _DENSE_EIGEN_MAX:
+        return _dense_top_eigenvector(M, top)
+    op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
     try:
         _, vectors = eigsh(op, k=1, which="LA", v0=v0, tol=1e-5, maxiter=max(1000, n))
     except ArpackNoConvergence as error:
         logger.warning("Fiedler vector did not converge on %d vertices; using best so far", n)
         vectors = error.eigenvectors if error.eigenvectors.size else v0[:, None]
+    except ArpackError as error:  # e.g. a degenerate spectrum ARPACK cannot start on
+        if n <= _DENSE_FALLBACK_MAX:
+            logger.warning("ARPACK failed on %d vertices (%s); solving densely", n, error)
+            return _dense_top_eigenvector(M, top)
+        logger.warning("ARPACK failed on %d vertices (%s); random start", n, error)
+        return v0
     return vectors[:, 0]
+
+
+def _dense_top_eigenvector(M: sp.csr_matrix, top: np.ndarray) -> np.ndarray:
+    """The Fiedler direction from a dense eigensolver (M deflated by ``top``, O(n^2))."""
+    dense = M.toarray() - 2.0 * np.outer(top, top)
+    _, vectors = np.linalg.eigh((dense + dense.T) / 2.0)
+    return vectors[:, -1]
 
 
 def sweep_cut(

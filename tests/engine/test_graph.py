@@ -72,3 +72,32 @@ def test_two_rings_spectral_start_separates_them():
     g = knn_graph(torch.from_numpy(X), 8)
     side = spectral_split(g, np.random.RandomState(0))
     assert len(set(side[:200])) == 1 and len(set(side[200:])) == 1 and side[0] != side[-1]
+
+
+def test_fiedler_vector_of_small_graphs_is_exact():
+    import scipy.sparse as sp
+
+    # Two joined vertices left ARPACK with a zero start ("ARPACK error -9").
+    pair = sp.csr_matrix(np.array([[0.0, 0.368], [0.368, 0.0]]))
+    vector = graph_module._fiedler_vector(pair, np.array([0.368, 0.368]), np.random)
+    assert vector.shape == (2,) and np.isfinite(vector).all()
+
+    # A path of 150 vertices: the Fiedler vector is monotone along it, split in the middle.
+    n = 150
+    W = sp.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1], format="csr")
+    degree = np.asarray(W.sum(axis=1)).ravel()
+    score = graph_module._fiedler_vector(W, degree, np.random.RandomState(0)) / np.sqrt(degree)
+    assert len(set(np.sign(np.diff(score)))) == 1  # monotone along the path
+    side = sweep_cut(W, degree, score, 1e-9)
+    assert side.sum() == n // 2 and len(set(side[: n // 2])) == 1
+
+
+def test_dense_and_iterative_fiedler_vectors_agree(monkeypatch):
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(0, 1, (120, 2)), rng.normal(4, 1, (120, 2))]).astype(np.float32)
+    W = knn_graph(torch.from_numpy(X), 8).to_scipy()
+    degree = np.asarray(W.sum(axis=1)).ravel()
+    dense = graph_module._fiedler_vector(W, degree, np.random.RandomState(0))
+    monkeypatch.setattr(graph_module, "_DENSE_EIGEN_MAX", 10)
+    iterative = graph_module._fiedler_vector(W, degree, np.random.RandomState(0))
+    assert abs(float(dense @ iterative)) > 0.999  # the same unit vector, up to its sign
