@@ -4,8 +4,9 @@ Table 1 (quality): adjusted Rand index on every dataset of the clustering benchm
 (../shared/data/clustering-benchmarks) and on scikit-learn's digits, at the true k of each
 reference labelling, noise points left out, best labelling kept; means per battery and
 overall; wall time per method.
-Table 2 (speed): n = 100,000 and 1,000,000 Gaussian blobs, d = 64, K = 10: time, extra peak
-memory during fit and sum of squares of compact/linear against BisectingKMeans and KMeans.
+Table 2 (speed): n = 100,000 and 1,000,000 Gaussian blobs, d = 64, K = 10: best time of
+three fits, extra peak memory during the fit and sum of squares of compact/linear against
+BisectingKMeans and KMeans.
 
 Run from the repository root:
     .venv/bin/python benchmarks/bench_engine.py            # both tables
@@ -223,7 +224,17 @@ def _speed_child(method, n):
     )
 
 
-def speed_table(sizes):
+def _speed_run(method: str, n: int) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--speed-child", method, str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def speed_table(sizes, repeats=3):
     RESULTS.mkdir(exist_ok=True)
     methods = ["hc_compact_linear", "bisecting_kmeans", "kmeans"]
     out = []
@@ -234,13 +245,10 @@ def speed_table(sizes):
     for n in sizes:
         results = {}
         for method in methods:
-            proc = subprocess.run(
-                [sys.executable, __file__, "--speed-child", method, str(n)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            results[method] = json.loads(proc.stdout.strip().splitlines()[-1])
+            # Best of a few fits, each in its own process: other processes on shared
+            # cores only ever slow a fit down, and sub-second times vary most.
+            runs = [_speed_run(method, n) for _ in range(repeats)]
+            results[method] = min(runs, key=lambda r: r["seconds"])
         base = results["bisecting_kmeans"]
         for method in methods:
             r = results[method]
