@@ -35,6 +35,7 @@ from torch import nn
 from ..compute import resolve_device
 from ._optim import Optimizer
 from ._validation import check_new_points, check_points
+from .surfaces import StandardisedSurface
 
 logger = logging.getLogger(__name__)
 
@@ -45,30 +46,12 @@ _FIT_LR = 0.05
 _FIT_AGREEMENT = 0.98
 
 
-class KWaySurface(nn.Module):
+class KWaySurface(StandardisedSurface):
     """K logits per point: ``forward(x)`` (m, d) raw points -> (m, K).
 
-    Parameters
-    ----------
-    net : torch.nn.Module
-        Maps standardised points (m, d) to logits (m, K).
-    offset : torch.Tensor, shape (d,)
-        Mean of the training points, in the units of X.
-    scale : float
-        Common standard deviation of the training points, in the units of X.
-    kind : str
-        "linear" or "mlp".
+    ``net`` maps standardised points (m, d) to logits (m, K); the offset and scale are the
+    mean and common standard deviation of the training points.
     """
-
-    def __init__(self, net: nn.Module, offset: torch.Tensor, scale: float, kind: str):
-        super().__init__()
-        self.net = net
-        self.kind = kind
-        self.register_buffer("offset", offset.detach().clone())
-        self.register_buffer("scale", torch.tensor(float(scale), dtype=offset.dtype))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x - self.offset) / self.scale)
 
     @torch.no_grad()
     def membership(self, x: torch.Tensor) -> torch.Tensor:

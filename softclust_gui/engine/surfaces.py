@@ -11,17 +11,17 @@ import torch
 from torch import nn
 
 
-class NodeSurface(nn.Module):
-    """A trained split of one tree node: ``forward(x)`` gives the logit of cluster 1.
+class StandardisedSurface(nn.Module):
+    """A network on standardised points that takes raw ones: net((x - offset) / scale).
 
     Parameters
     ----------
     net : torch.nn.Module
-        Maps standardised points (m, d) to logits (m, 1).
+        Maps standardised points (m, d) to logits.
     offset : torch.Tensor, shape (d,)
-        The node's mean, in the units of X.
+        Mean of the training points, in the units of X.
     scale : float
-        The node's common standard deviation, in the units of X.
+        Common standard deviation of the training points, in the units of X.
     kind : str
         "linear" or "mlp".
     """
@@ -37,8 +37,19 @@ class NodeSurface(nn.Module):
         return (x - self.offset) / self.scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.standardise(x))
+
+
+class NodeSurface(StandardisedSurface):
+    """A trained split of one tree node: ``forward(x)`` gives the logit of cluster 1.
+
+    ``net`` maps standardised points (m, d) to logits (m, 1); the offset and scale are the
+    node's mean and common standard deviation.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits, shape (m,), for raw points x of shape (m, d)."""
-        return self.net(self.standardise(x)).squeeze(-1)
+        return super().forward(x).squeeze(-1)
 
     @torch.no_grad()
     def membership(self, x: torch.Tensor) -> torch.Tensor:
