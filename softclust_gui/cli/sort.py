@@ -242,16 +242,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _session(source: Path, result) -> Session:
-    entries = [
-        ImageEntry(
-            record.path,
-            record.metadata.to_dict() if record.metadata is not None else {},
-            None,
-            tuple(record.companions),
-        )
-        for record in result.images
-    ]
-    return Session(source, entries)
+    return Session(source, [ImageEntry.from_record(record) for record in result.images])
 
 
 def _cluster_count(text: str) -> int | str:

@@ -65,6 +65,12 @@ class ImageEntry:
     class_name: str | None = None
     companions: tuple[Path, ...] = ()
 
+    @classmethod
+    def from_record(cls, record) -> ImageEntry:
+        """The entry of a scanned image (an ``imaging.ImageRecord``)."""
+        metadata = record.metadata.to_dict() if record.metadata is not None else {}
+        return cls(record.path, metadata, None, tuple(record.companions))
+
 
 @dataclass(frozen=True)
 class NodeState:

@@ -84,18 +84,6 @@ def scan_task(context: WorkerContext, source: Path):
     return result
 
 
-def _entries(records: list[ImageRecord]) -> list[ImageEntry]:
-    return [
-        ImageEntry(
-            r.path,
-            r.metadata.to_dict() if r.metadata is not None else {},
-            None,
-            tuple(r.companions),
-        )
-        for r in records
-    ]
-
-
 class _ThumbnailBatch:
     """Sends thumbnails to the GUI in batches, about ten a second.
 
@@ -182,7 +170,7 @@ def _resume_or_new(source: Path, result: PipelineResult, features: np.ndarray):
             )
     else:
         notice = ""
-    session = Session(source, _entries(result.images), features)
+    session = Session(source, [ImageEntry.from_record(r) for r in result.images], features)
     save_session(session)
     return session, False, notice
 
