@@ -86,6 +86,13 @@ def test_status_bar_and_about_name_the_device(window):
     assert f"Compute device: {window.device_text}" in lines
 
 
+def test_loaded_libraries_are_kept_out_of_garbage_collection(window):
+    import gc
+
+    # torch and the engine, loaded before the device was named, are no longer scanned.
+    assert gc.get_freeze_count() > 100_000
+
+
 def test_dropping_a_folder_counts_its_images(window, qtbot, tmp_path):
     _write_photos(tmp_path, ["a/one.jpg", "a/two.JPG", "b/x.png", "c.tif"])
     (tmp_path / "a/one.SRT").write_text("subtitles")
