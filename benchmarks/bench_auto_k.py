@@ -283,18 +283,30 @@ def main():
     parser.add_argument("--max-k", type=int, default=100, help="upper bound on K, all methods")
     parser.add_argument("--cap", type=int, default=10_000, help="subsample bigger datasets")
     parser.add_argument("--no-images", action="store_true")
+    parser.add_argument(
+        "--methods", nargs="+", choices=list(METHODS), help="run only these methods"
+    )
+    parser.add_argument("--datasets", nargs="+", help="run only these keys (battery/name)")
     args = parser.parse_args()
+    if args.methods:
+        for name in list(METHODS):
+            if name not in args.methods:
+                del METHODS[name]
     RESULTS.mkdir(exist_ok=True)
 
     keys = (
         QUICK if args.quick else [f"{b}/{n}" for b, n in dataset_names()] + ["sklearn/digits"]
     )
+    if args.datasets:
+        keys = args.datasets
     print(f"{len(keys)} datasets, K bound {args.max_k}, size cap {args.cap:,} points")
     rows, notes = run_suite(keys, args.max_k, args.cap)
     table = summary(rows)
     if notes:
         print("subsampled: " + "; ".join(notes))
     suffix = "_quick" if args.quick else ""
+    if args.methods or args.datasets:
+        suffix = "_partial"
     write_csv(RESULTS / f"auto_k{suffix}.csv", rows)
     write_csv(RESULTS / f"auto_k_summary{suffix}.csv", table)
     if not (args.quick or args.no_images):

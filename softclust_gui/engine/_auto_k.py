@@ -22,12 +22,26 @@ tested, and the same with the folds swapped. The split is accepted when the smal
 the two p-values, doubled (Bonferroni), is below ``alpha``. A split that only isolates a
 point or two cannot be confirmed by the other fold, and is rejected.
 
+Along the graph (the connected criterion). Connected clusters are not convex: a ring
+projected on a straight line looks bimodal (its two arcs seen edge-on), and a ring
+around another ring, or two interlocked rings, are unimodal along every straight line.
+So when the node has a neighbour graph, the 1-D values are the signed geodesic distance
+to the split instead: a point's shortest-path length in the graph (edges weighted by
+their Euclidean length) to the nearest fold-A point of child 0, minus that to child 1.
+Along a ring or a band these values are spread evenly (R near 1/4); two pieces set
+apart, which the graph joins only by a long thin path or not at all, give two groups (a
+piece only one child can reach lies beyond every finite value, on that child's side).
+The coordinate needs paths of several edges to be continuous: in high dimensions every
+neighbour is about as far as any other, and the values fall into lumps of whole hops
+that read as modes. So when three quarters of the values lie within ``MIN_HOPS`` median
+edge lengths of the split, the straight direction is used instead.
+
 ``alpha = 1e-3`` is fixed once for all data; each fold is capped at ``MAX_FOLD`` points
 (a random subset) to bound the cost, and nodes with folds under ``MIN_FOLD`` points are
-not split. Known limit: the test looks along a straight direction, so a curved cluster
-(a ring) whose straight projections are unimodal is left whole, and two clusters whose
-projected mixture is unimodal (Gaussians closer than about 4 standard deviations) are
-kept together.
+not split. Known limits: without a graph (the compact criterion) the test looks along a
+straight direction, so two nested rings are kept together; two clusters whose mixture
+along the coordinate is unimodal (Gaussians closer than about 4 standard deviations, or two long
+bands touching end to end with a small gap) are kept together too.
 """
 
 from __future__ import annotations
@@ -44,6 +58,7 @@ logger = logging.getLogger(__name__)
 ALPHA = 1e-3  #: significance level of one split test
 MIN_FOLD = 10  #: fewer points per fold than this: the node is too small to split
 MAX_FOLD = 4096  #: points per fold beyond this are subsampled
+MIN_HOPS = 2.0  #: a graph coordinate spanning fewer edges than this is too coarse
 _NULL_REPS = 400  # uniform samples that calibrate the null, per fold size
 _LLOYD_STEPS = 20
 
@@ -74,7 +89,7 @@ class SplitTest:
     reason: str
 
 
-def assess_split(x, side, *, alpha: float = ALPHA, random_state=0) -> SplitTest:
+def assess_split(x, side, *, graph=None, alpha: float = ALPHA, random_state=0) -> SplitTest:
     """Decide whether the points ``x`` support their candidate split ``side``.
 
     Parameters
@@ -83,6 +98,9 @@ def assess_split(x, side, *, alpha: float = ALPHA, random_state=0) -> SplitTest:
         The node's points (any affine rescaling of them gives the same answer).
     side : array-like of bool, shape (m,)
         The candidate split: True for the points of child 1.
+    graph : Graph, optional
+        The node's neighbour graph (vertex i is point i). Given, the points are tested
+        along their signed geodesic distance to the split instead of a straight direction.
     alpha : float, default=1e-3
         Significance level; the split is accepted when the p-value is below it.
     random_state : int or np.random.RandomState, default=0
@@ -108,14 +126,19 @@ def assess_split(x, side, *, alpha: float = ALPHA, random_state=0) -> SplitTest:
     order = rng.permutation(m)
     folds = (order[:fold], order[fold : 2 * fold])
 
+    lengths = None if graph is None else _edge_lengths(graph, x)
     p_values, ratios = [], []
     for fit_rows, test_rows in (folds, folds[::-1]):
-        direction = _fold_direction(x[fit_rows], side[fit_rows])
-        if direction is None:
+        values = None
+        if lengths is not None:
+            values = _geodesic_values(lengths, side, fit_rows, test_rows)
+        if values is None:
+            values = _straight_values(x, side, fit_rows, test_rows)
+        if values is None:
             p_values.append(1.0)
             ratios.append(float("nan"))
             continue
-        ratio = split_ratio(x[test_rows] @ direction)
+        ratio = split_ratio(values)
         ratios.append(ratio)
         p_values.append(_null_p_value(ratio, fold))
     p_value = min(1.0, 2.0 * min(p_values))
@@ -178,6 +201,56 @@ def _null_p_value(ratio: float, m: int) -> float:
     return float(norm.cdf((ratio - mean) / sd))
 
 
+def _straight_values(x, side, fit_rows, test_rows):
+    """Test points projected on the direction that fold ``fit_rows`` gives, or None."""
+    direction = _fold_direction(x[fit_rows], side[fit_rows])
+    return None if direction is None else x[test_rows] @ direction
+
+
+def _edge_lengths(graph, x: np.ndarray):
+    """The graph as a sparse matrix of Euclidean edge lengths."""
+    from scipy.sparse import csr_matrix
+
+    src = graph.src.cpu().numpy()
+    dst = graph.dst.cpu().numpy()
+    length = np.linalg.norm(x[src] - x[dst], axis=1)
+    # A zero-length edge (duplicate points) would read as a missing edge: keep it tiny.
+    length = np.maximum(length, 1e-12)
+    return csr_matrix((length, (src, dst)), shape=(len(x), len(x)))
+
+
+def _geodesic_values(lengths, side, fit_rows, test_rows):
+    """Signed geodesic distance of the test points to the fit fold's split, or None.
+
+    A test point's value is its graph distance to the nearest fit point of child 0 minus
+    that to the nearest fit point of child 1. A point that only one child can reach gets
+    a value beyond every finite one, on that child's side; a point neither can reach is
+    left out.
+    """
+    from scipy.sparse.csgraph import dijkstra
+
+    sources = [fit_rows[~side[fit_rows]], fit_rows[side[fit_rows]]]
+    if min(len(rows) for rows in sources) == 0:
+        return None
+    d0, d1 = (
+        dijkstra(lengths, directed=False, indices=rows, min_only=True)[test_rows]
+        for rows in sources
+    )
+    reached = np.isfinite(d0) | np.isfinite(d1)
+    d0, d1 = d0[reached], d1[reached]
+    values = np.where(np.isfinite(d0) & np.isfinite(d1), d0 - d1, 0.0)
+    beyond = 2.0 * np.abs(values).max() + 1.0
+    values[~np.isfinite(d0)] = beyond
+    values[~np.isfinite(d1)] = -beyond
+    if len(values) < MIN_FOLD:
+        return None
+    finite = np.abs(values[np.abs(values) < beyond])
+    hop = np.median(lengths.data)
+    if len(finite) and np.percentile(finite, 75) < MIN_HOPS * hop:
+        return None  # the graph is too coarse here: values would come in lumps of hops
+    return values
+
+
 def _fold_direction(x: np.ndarray, side: np.ndarray):
     """2-means on one fold seeded by the candidate sides; the centre difference or None."""
     for _ in range(_LLOYD_STEPS):
@@ -230,7 +303,11 @@ class SplitAcceptance:
     def __call__(self, node_id: int, node, split) -> bool:
         """True when the data of ``node`` (a NodeData) supports ``split``."""
         result = assess_split(
-            node.z, split.side, alpha=self.alpha, random_state=self.seed + node_id
+            node.z,
+            split.side,
+            graph=node.cache.get("graph"),
+            alpha=self.alpha,
+            random_state=self.seed + node_id,
         )
         self.results[node_id] = result
         logger.debug("node %d (%d points): %s", node_id, len(node), result.reason)

@@ -167,3 +167,59 @@ def test_cut_tree_keeps_a_flat_looking_split_above_supported_ones():
     # Nothing supported anywhere: the root alone.
     alone, _ = cut_tree(nodes, {})
     assert len(alone) == 1 and alone[0].label == 0 and alone[0].children == ()
+
+
+# -- the graph coordinate (connected criterion) -----------------------------------------
+
+
+def _ring(rng, n, radius, width=0.05):
+    angle = rng.random(n) * 2 * np.pi
+    r = radius + width * rng.normal(size=n)
+    return np.c_[r * np.cos(angle), r * np.sin(angle)]
+
+
+def _graph(X):
+    import torch
+
+    from softclust_gui.engine.graph import knn_graph
+
+    return knn_graph(torch.from_numpy(X).float(), 10)
+
+
+def test_a_ring_cut_in_half_is_one_cluster_along_the_graph():
+    # Projected on a straight line a ring looks bimodal (two arcs seen edge-on); along the
+    # ring itself the points are spread evenly, so the graph coordinate keeps it whole.
+    X = _ring(np.random.default_rng(8), 1500, 1.0)
+    side = X[:, 1] > 0
+    assert assess_split(X, side).accepted
+    along_graph = assess_split(X, side, graph=_graph(X))
+    assert not along_graph.accepted and along_graph.p_value > 0.01
+
+
+def test_nested_rings_are_two_clusters_along_the_graph():
+    # No straight direction separates a ring from the ring around it; the graph does.
+    rng = np.random.default_rng(9)
+    X = np.vstack([_ring(rng, 600, 1.0), _ring(rng, 900, 3.0)])
+    side = np.arange(len(X)) >= 600
+    assert not assess_split(X, side).accepted
+    along_graph = assess_split(X, side, graph=_graph(X))
+    assert along_graph.accepted and along_graph.p_value < 1e-6
+
+
+def test_a_high_dimensional_blob_falls_back_to_the_straight_direction():
+    # In 128 dimensions every neighbour is about as far as any other: graph distances come
+    # in whole hops, too coarse to test, so the straight direction decides.
+    X = np.random.default_rng(10).normal(size=(600, 128))
+    side = X[:, 0] > 0
+    assert assess_split(X, side, graph=_graph(X)) == assess_split(X, side)
+
+
+def test_auto_connected_finds_nested_rings_and_keeps_one_ring_whole():
+    rng = np.random.default_rng(11)
+    one = _ring(rng, 800, 1.0)
+    assert _auto(criterion="connected", surface="mlp").fit(one).n_clusters_ == 1
+    nested = np.vstack([_ring(rng, 500, 1.0), _ring(rng, 700, 2.5)])
+    model = _auto(criterion="connected", surface="mlp").fit(nested)
+    assert model.n_clusters_ == 2
+    assert len(np.unique(model.labels_[:500])) == 1
+    assert len(np.unique(model.labels_[500:])) == 1
