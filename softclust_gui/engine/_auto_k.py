@@ -58,7 +58,7 @@ logger = logging.getLogger(__name__)
 ALPHA = 1e-3  #: significance level of one split test
 MIN_FOLD = 10  #: fewer points per fold than this: the node is too small to split
 MAX_FOLD = 4096  #: points per fold beyond this are subsampled
-MIN_HOPS = 2.0  #: a graph coordinate spanning fewer edges than this is too coarse
+MIN_HOPS = 4.0  #: a graph coordinate spanning fewer edges than this is too coarse
 _NULL_REPS = 400  # uniform samples that calibrate the null, per fold size
 _LLOYD_STEPS = 20
 
