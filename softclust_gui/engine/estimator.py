@@ -100,9 +100,13 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
     (:func:`~softclust_gui.engine.assess_split`): the node is cut into two random folds,
     a 2-means direction seeded by the split is fitted on one fold and the other fold's
     projection on it is tested for two modes against uniform data (the least favourable
-    unimodal law), both ways, at the level 1e-3 fixed for all data. A split is kept when
-    it, or any split below it, is supported: the tree is the one the fixed-K fit grows
-    to ``max_clusters`` leaves, cut where the test says stop.
+    unimodal law), both ways, at the level 1e-3 fixed for all data. With the connected
+    criterion the tested coordinate is the signed geodesic distance to the split in the
+    node's neighbour graph, so rings and nested shapes are judged along the data, not
+    across it (a straight direction again where the graph is too coarse, as in high
+    dimensions). A split is kept when it, or any split below it, is supported: the tree
+    is the one the fixed-K fit grows to ``max_clusters`` leaves, cut where the test says
+    stop.
 
     A user criterion is a sum over clusters of a term f(X, a), where a holds the
     memberships in [0, 1] (0/1 for a hard partition), for example
