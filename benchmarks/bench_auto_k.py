@@ -6,8 +6,10 @@ and scikit-learn's digits. Per method: the share of datasets where the found K e
 true K of some reference labelling, the mean |found K - true K| (nearest labelling), the
 mean adjusted Rand index at the found K (noise points left out, best labelling kept), and
 the total wall time. Datasets over ``--cap`` points are subsampled (stated in the output).
-Table 2: UC Merced land-use aerial photos (400 images, 8 classes) as MobileNet V1 int8
-embeddings (the imaging layer's LiteRT extractor), L2-normalised: found K and ARI.
+Table 2: real photos as the app sees them: UC Merced land-use aerial photos (400 images,
+8 classes) and COIL-20 objects (1,440 images, 20 classes), MobileNet V1 int8 embeddings
+(the imaging layer's LiteRT extractor) L2-normalised and reduced by PCA as the app does
+(imaging.reduce_features): found K and ARI.
 
 Every method gets the same upper bound ``--max-k`` and parameters fixed for all datasets:
 - hc_auto: HypersurfaceClustering(n_clusters="auto"), compact criterion, linear surface
@@ -24,6 +26,7 @@ Every method gets the same upper bound ``--max-k`` and parameters fixed for all 
 Run from the repository root (needs the ``bench`` extra: pip install -e '.[bench]'):
     .venv/bin/python benchmarks/bench_auto_k.py            # the whole suite + images
     .venv/bin/python benchmarks/bench_auto_k.py --quick    # six datasets, no images
+    .venv/bin/python benchmarks/bench_auto_k.py --images-only --methods hc_auto hdbscan
 CSV files go to benchmarks/results/.
 """
 
@@ -43,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _datasets import SHARED_DATA, Dataset, dataset_names, digits, load
 
 RESULTS = Path(__file__).resolve().parent / "results"
-IMAGES = SHARED_DATA / "images" / "ucmerced-landuse"
+IMAGES = SHARED_DATA / "images"
+IMAGE_SETS = ("ucmerced-landuse", "coil20-32px")
 WEIGHTS = SHARED_DATA / "weights" / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
 QUICK = ["wut/x2", "fcps/atom", "fcps/lsun", "sipu/s1", "graves/ring", "uci/wine"]
 
@@ -221,9 +225,9 @@ def summary(rows):
 # -- image features ---------------------------------------------------------------------
 
 
-def image_features():
-    """UC Merced embeddings (400, 1024), L2-normalised, and class labels 1..8 (cached)."""
-    cache = RESULTS / "ucmerced_litert.npz"
+def image_features(name: str):
+    """Embeddings of one labelled image set (raw, cached) and its class labels 1..K."""
+    cache = RESULTS / f"{name}_litert.npz"
     if cache.is_file():
         stored = np.load(cache)
         return stored["X"], stored["y"]
@@ -231,42 +235,57 @@ def image_features():
     from softclust_gui.imaging.extractors import LiteRTExtractor
 
     extractor = LiteRTExtractor(WEIGHTS)
-    with open(IMAGES / "labels.csv", newline="") as handle:
+    folder = IMAGES / name
+    with open(folder / "labels.csv", newline="") as handle:
         table = list(csv.DictReader(handle))
     classes = sorted({row["label"] for row in table})
-    pixels = np.stack(
-        [
-            decode_image(IMAGES / row["path"], "png", extractor.preprocess).pixels
-            for row in table
-        ]
-    )
-    X = extractor.embed(pixels).astype(np.float64)
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    X = []
+    for start in range(0, len(table), 64):
+        batch = table[start : start + 64]
+        pixels = np.stack(
+            [
+                decode_image(folder / row["path"], "png", extractor.preprocess).pixels
+                for row in batch
+            ]
+        )
+        X.append(extractor.embed(pixels).astype(np.float32))
+    X = np.concatenate(X)
     y = np.array([classes.index(row["label"]) + 1 for row in table])
     np.savez(cache, X=X, y=y)
     return X, y
 
 
 def run_images(max_k):
-    X, y = image_features()
-    dataset = Dataset("images", "ucmerced-litert", X, [y])
-    print(
-        f"\nUC Merced land use: {len(X)} images, {X.shape[1]}-d MobileNet V1 int8 embeddings, "
-        f"true K {dataset.ks()[0]}"
-    )
-    print(f"{'method':20s} {'found K':>8s} {'ARI':>7s} {'time s':>8s}")
+    from softclust_gui.imaging.reduce import reduce_features
+
     rows = []
-    for method, fit in METHODS.items():
-        began = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            labels = fit(X, max_k)
-        seconds = time.perf_counter() - began
-        k, _, _, ari = score(dataset, labels)
-        rows.append(
-            dict(method=method, found_k=k, ari=round(ari, 4), seconds=round(seconds, 3))
+    for name in IMAGE_SETS:
+        raw, y = image_features(name)
+        X = reduce_features(raw).astype(np.float64)  # what the app clusters
+        dataset = Dataset("images", name, X, [y])
+        print(
+            f"\n{name}: {len(X)} images, MobileNet V1 int8 embeddings ({raw.shape[1]}-d) "
+            f"L2-normalised and reduced by PCA to {X.shape[1]} as in the app, "
+            f"true K {dataset.ks()[0]}"
         )
-        print(f"{method:20s} {k:8d} {ari:7.3f} {seconds:8.1f}", flush=True)
+        print(f"{'method':20s} {'found K':>8s} {'ARI':>7s} {'time s':>8s}")
+        for method, fit in METHODS.items():
+            began = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                labels = fit(X, max_k)
+            seconds = time.perf_counter() - began
+            k, _, _, ari = score(dataset, labels)
+            rows.append(
+                dict(
+                    images=name,
+                    method=method,
+                    found_k=k,
+                    ari=round(ari, 4),
+                    seconds=round(seconds, 3),
+                )
+            )
+            print(f"{method:20s} {k:8d} {ari:7.3f} {seconds:8.1f}", flush=True)
     return rows
 
 
@@ -283,6 +302,7 @@ def main():
     parser.add_argument("--max-k", type=int, default=100, help="upper bound on K, all methods")
     parser.add_argument("--cap", type=int, default=10_000, help="subsample bigger datasets")
     parser.add_argument("--no-images", action="store_true")
+    parser.add_argument("--images-only", action="store_true", help="skip the suite")
     parser.add_argument(
         "--methods", nargs="+", choices=list(METHODS), help="run only these methods"
     )
@@ -293,24 +313,27 @@ def main():
             if name not in args.methods:
                 del METHODS[name]
     RESULTS.mkdir(exist_ok=True)
+    suffix = "_partial" if args.methods or args.datasets else ""
+    if not args.images_only:
+        keys = (
+            QUICK
+            if args.quick
+            else [f"{b}/{n}" for b, n in dataset_names()] + ["sklearn/digits"]
+        )
+        suffix = "_quick" if args.quick else suffix
+        run_and_write_suite(args.datasets or keys, args, suffix)
+    if not (args.quick or args.no_images):
+        write_csv(RESULTS / f"auto_k_images{suffix}.csv", run_images(args.max_k))
 
-    keys = (
-        QUICK if args.quick else [f"{b}/{n}" for b, n in dataset_names()] + ["sklearn/digits"]
-    )
-    if args.datasets:
-        keys = args.datasets
+
+def run_and_write_suite(keys, args, suffix):
     print(f"{len(keys)} datasets, K bound {args.max_k}, size cap {args.cap:,} points")
     rows, notes = run_suite(keys, args.max_k, args.cap)
     table = summary(rows)
     if notes:
         print("subsampled: " + "; ".join(notes))
-    suffix = "_quick" if args.quick else ""
-    if args.methods or args.datasets:
-        suffix = "_partial"
     write_csv(RESULTS / f"auto_k{suffix}.csv", rows)
     write_csv(RESULTS / f"auto_k_summary{suffix}.csv", table)
-    if not (args.quick or args.no_images):
-        write_csv(RESULTS / "auto_k_images.csv", run_images(args.max_k))
 
 
 if __name__ == "__main__":
