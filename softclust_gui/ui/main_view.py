@@ -108,7 +108,8 @@ class SettingsBar(QWidget):
         self.clusters.setKeyboardTracking(False)
         self.clusters.setToolTip(
             "How many clusters to sort the images into. Automatic, the lowest value, makes as "
-            f"many as the images support, at most {MAX_AUTO_CLUSTERS}."
+            f"many as the images support, at most {MAX_AUTO_CLUSTERS}; it judges best with "
+            "Group by: Connected shapes."
         )
         self.group_by = QComboBox(self)
         self.group_by.setObjectName("groupBy")
