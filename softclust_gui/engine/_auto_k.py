@@ -12,6 +12,10 @@ law is the one that reaches R = 1/4 (a Gaussian gives 1 - 2/pi = 0.36). The unif
 therefore the least favourable unimodal reference, as in Hartigan's dip test, and the
 null distribution of R is that of a uniform sample of the same size (simulated once per
 size with a fixed seed; its left tail is taken as normal, R being a smooth M-statistic).
+R sees modes that stand apart, but not a narrow gap between two long, even stretches (two
+bands end to end): so a second statistic looks for a density valley at the split's own
+cut, against every unimodal law (:func:`valley_p_value`); the two p-values are combined
+by Bonferroni.
 
 Honest direction (cross-fitting). A direction chosen on the same points it is tested on
 always looks bimodal when d is large against m (128-d image features: any 2-means cut
@@ -40,8 +44,8 @@ edge lengths of the split, the straight direction is used instead.
 (a random subset) to bound the cost, and nodes with folds under ``MIN_FOLD`` points are
 not split. Known limits: without a graph (the compact criterion) the test looks along a
 straight direction, so two nested rings are kept together; two clusters whose mixture
-along the coordinate is unimodal (Gaussians closer than about 4 standard deviations, or two long
-bands touching end to end with a small gap) are kept together too.
+along the coordinate has one mode (equal Gaussians less than 2 standard deviations
+apart), or a valley too shallow for the node's size, are kept together too.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ ALPHA = 1e-3  #: significance level of one split test
 MIN_FOLD = 10  #: fewer points per fold than this: the node is too small to split
 MAX_FOLD = 4096  #: points per fold beyond this are subsampled
 MIN_HOPS = 4.0  #: a graph coordinate spanning fewer edges than this is too coarse
+_BANDS = (1 / 16, 1 / 8, 1 / 4)  # valley band half-widths, in interquartile ranges
 _NULL_REPS = 400  # uniform samples that calibrate the null, per fold size
 _LLOYD_STEPS = 20
 
@@ -138,9 +143,12 @@ def assess_split(x, side, *, graph=None, alpha: float = ALPHA, random_state=0) -
             p_values.append(1.0)
             ratios.append(float("nan"))
             continue
+        values, cut = values
         ratio = split_ratio(values)
         ratios.append(ratio)
-        p_values.append(_null_p_value(ratio, fold))
+        # Two statistics, Bonferroni-combined: R for modes apart, the valley for a gap.
+        p_modes = _null_p_value(ratio, fold)
+        p_values.append(min(1.0, 2.0 * min(p_modes, valley_p_value(values, cut))))
     p_value = min(1.0, 2.0 * min(p_values))
     finite = [r for r in ratios if np.isfinite(r)]
     ratio = min(finite) if finite else float("nan")
@@ -203,8 +211,11 @@ def _null_p_value(ratio: float, m: int) -> float:
 
 def _straight_values(x, side, fit_rows, test_rows):
     """Test points projected on the direction that fold ``fit_rows`` gives, or None."""
-    direction = _fold_direction(x[fit_rows], side[fit_rows])
-    return None if direction is None else x[test_rows] @ direction
+    found = _fold_direction(x[fit_rows], side[fit_rows])
+    if found is None:
+        return None
+    direction, cut = found
+    return x[test_rows] @ direction, cut
 
 
 def _edge_lengths(graph, x: np.ndarray):
@@ -248,7 +259,37 @@ def _geodesic_values(lengths, side, fit_rows, test_rows):
     hop = np.median(lengths.data)
     if len(finite) and np.percentile(finite, 75) < MIN_HOPS * hop:
         return None  # the graph is too coarse here: values would come in lumps of hops
-    return values
+    return values, 0.0
+
+
+def valley_p_value(values, cut: float) -> float:
+    """p-value of a density valley at ``cut`` in 1-D values, against every unimodal law.
+
+    For a unimodal density the mass of a band [cut - h, cut + h] is at least the smaller
+    of the masses of its two neighbours [cut - 3h, cut - h) and (cut + h, cut + 3h]: the
+    density rises towards the mode, wherever it lies. A valley holds less than both.
+    With counts n_C in the centre and n_S in a neighbour, a centre with at least the
+    neighbour's mass gives P(n_C <= observed) <= P(Bin(n_C + n_S, 1/2) <= observed);
+    the larger of the two sides' p-values is valid, since under a unimodal law one side
+    at least holds no more than the centre. Band half-widths of 1/16, 1/8 and 1/4 of the
+    interquartile range are tried, Bonferroni-combined.
+    """
+    from scipy.stats import binom
+
+    values = np.asarray(values, dtype=np.float64)
+    q1, q3 = np.percentile(values, [25, 75])
+    spread = q3 - q1
+    if not spread > 0:
+        return 1.0
+    best = 1.0
+    for band in _BANDS:
+        h = band * spread
+        centre = np.count_nonzero(np.abs(values - cut) <= h)
+        left = np.count_nonzero((values >= cut - 3 * h) & (values < cut - h))
+        right = np.count_nonzero((values > cut + h) & (values <= cut + 3 * h))
+        p = max(binom.cdf(centre, centre + left, 0.5), binom.cdf(centre, centre + right, 0.5))
+        best = min(best, p)
+    return min(1.0, len(_BANDS) * best)
 
 
 def _fold_direction(x: np.ndarray, side: np.ndarray):
@@ -264,7 +305,9 @@ def _fold_direction(x: np.ndarray, side: np.ndarray):
             break
         side = new
     direction = c1 - c0
-    return direction if np.any(direction != 0) else None
+    if not np.any(direction != 0):
+        return None
+    return direction, 0.5 * float(c1 @ c1 - c0 @ c0)
 
 
 def _as_array(x) -> np.ndarray:

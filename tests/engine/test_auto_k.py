@@ -223,3 +223,38 @@ def test_auto_connected_finds_nested_rings_and_keeps_one_ring_whole():
     assert model.n_clusters_ == 2
     assert len(np.unique(model.labels_[:500])) == 1
     assert len(np.unique(model.labels_[500:])) == 1
+
+
+# -- the valley at the cut --------------------------------------------------------------
+
+
+def test_the_valley_test_keeps_unimodal_laws_and_finds_a_gap():
+    from softclust_gui.engine._auto_k import valley_p_value
+
+    rng = np.random.default_rng(13)
+    assert valley_p_value(rng.random(2000), 0.5) > 0.05  # flat, cut in the middle
+    assert valley_p_value(rng.normal(size=2000), 1.0) > 0.05  # cut on a slope
+    assert valley_p_value(np.sqrt(rng.random(2000)), 0.5) > 0.05  # a ramp
+    values = rng.random(2000)
+    gapped = values[np.abs(values - 0.5) > 0.02]
+    assert valley_p_value(gapped, 0.5) < 1e-6
+    # The valley is looked for at the cut only: a gap elsewhere is not one.
+    assert valley_p_value(gapped, 0.3) > 0.05
+    assert valley_p_value(np.full(50, 2.0), 2.0) == 1.0
+
+
+def test_a_dense_and_a_sparse_band_with_a_gap_are_split():
+    # A dense band and a sparse one end to end, 0.8 apart: the mixture is a step down
+    # (unimodal, R near 1/4), so only the empty valley at the cut shows two clusters.
+    from softclust_gui.engine._auto_k import _null_p_value
+
+    rng = np.random.default_rng(15)
+    dense = np.c_[rng.random(1200) * 4.6, rng.random(1200)]
+    sparse = np.c_[5.4 + rng.random(400) * 4.6, rng.random(400)]
+    X = np.vstack([dense, sparse])
+    result = assess_split(X, X[:, 0] > 5)
+    assert _null_p_value(result.ratio, result.n_tested) > 0.05
+    assert result.accepted and result.p_value < 1e-6
+    # The same two bands without the gap: a step, one cluster.
+    joined = np.vstack([dense * [5 / 4.6, 1], sparse - [0.4, 0]])
+    assert not assess_split(joined, joined[:, 0] > 5).accepted
