@@ -169,6 +169,15 @@ def subsample(dataset: Dataset, cap: int) -> tuple[Dataset, str]:
     return small, f"{dataset.key}: {n:,} -> {cap:,} points"
 
 
+def timed_fit(fit, X, max_k):
+    """(labels, wall seconds) of one method's fit, its warnings silenced."""
+    began = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        labels = fit(X, max_k)
+    return labels, time.perf_counter() - began
+
+
 def run_suite(keys, max_k, cap):
     rows, notes = [], []
     for key in keys:
@@ -177,11 +186,7 @@ def run_suite(keys, max_k, cap):
         if note:
             notes.append(note)
         for method, fit in METHODS.items():
-            began = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                labels = fit(dataset.X, max_k)
-            seconds = time.perf_counter() - began
+            labels, seconds = timed_fit(fit, dataset.X, max_k)
             k, hit, gap, ari = score(dataset, labels)
             rows.append(
                 dict(
@@ -270,11 +275,7 @@ def run_images(max_k):
         )
         print(f"{'method':20s} {'found K':>8s} {'ARI':>7s} {'time s':>8s}")
         for method, fit in METHODS.items():
-            began = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                labels = fit(X, max_k)
-            seconds = time.perf_counter() - began
+            labels, seconds = timed_fit(fit, X, max_k)
             k, _, _, ari = score(dataset, labels)
             rows.append(
                 dict(
