@@ -147,7 +147,7 @@ def assess_split(x, side, *, graph=None, alpha: float = ALPHA, random_state=0) -
         ratio = split_ratio(values)
         ratios.append(ratio)
         # Two statistics, Bonferroni-combined: R for modes apart, the valley for a gap.
-        p_modes = _null_p_value(ratio, fold)
+        p_modes = _null_p_value(ratio, len(values))
         p_values.append(min(1.0, 2.0 * min(p_modes, valley_p_value(values, cut))))
     p_value = min(1.0, 2.0 * min(p_values))
     finite = [r for r in ratios if np.isfinite(r)]
@@ -210,7 +210,8 @@ def _null_p_value(ratio: float, m: int) -> float:
 
 
 def _straight_values(x, side, fit_rows, test_rows):
-    """Test points projected on the direction that fold ``fit_rows`` gives, or None."""
+    """(values, cut): the test points projected on the direction that fold ``fit_rows``
+    gives, and where its 2-means puts the cut; None when the fold has no two sides."""
     found = _fold_direction(x[fit_rows], side[fit_rows])
     if found is None:
         return None
@@ -231,7 +232,8 @@ def _edge_lengths(graph, x: np.ndarray):
 
 
 def _geodesic_values(lengths, side, fit_rows, test_rows):
-    """Signed geodesic distance of the test points to the fit fold's split, or None.
+    """(values, cut): signed geodesic distances of the test points to the fit fold's
+    split, and the cut between the children (0); None when they cannot be tested.
 
     A test point's value is its graph distance to the nearest fit point of child 0 minus
     that to the nearest fit point of child 1. A point that only one child can reach gets
@@ -248,13 +250,13 @@ def _geodesic_values(lengths, side, fit_rows, test_rows):
         for rows in sources
     )
     reached = np.isfinite(d0) | np.isfinite(d1)
+    if np.count_nonzero(reached) < MIN_FOLD:
+        return None
     d0, d1 = d0[reached], d1[reached]
     values = np.where(np.isfinite(d0) & np.isfinite(d1), d0 - d1, 0.0)
     beyond = 2.0 * np.abs(values).max() + 1.0
     values[~np.isfinite(d0)] = beyond
     values[~np.isfinite(d1)] = -beyond
-    if len(values) < MIN_FOLD:
-        return None
     finite = np.abs(values[np.abs(values) < beyond])
     hop = np.median(lengths.data)
     if len(finite) and np.percentile(finite, 75) < MIN_HOPS * hop:

@@ -99,7 +99,8 @@ class HypersurfaceClustering(ClusterMixin, BaseEstimator):
     With ``n_clusters="auto"``, each candidate split is tested before it is applied
     (:func:`~softclust_gui.engine.assess_split`): the node is cut into two random folds,
     a 2-means direction seeded by the split is fitted on one fold and the other fold's
-    projection on it is tested for two modes against uniform data (the least favourable
+    projection on it is tested for two modes apart (against uniform data, the least
+    favourable unimodal law) and for a density valley at the split's cut (against every
     unimodal law), both ways, at the level 1e-3 fixed for all data. With the connected
     criterion the tested coordinate is the signed geodesic distance to the split in the
     node's neighbour graph, so rings and nested shapes are judged along the data, not
